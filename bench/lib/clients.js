@@ -1,0 +1,74 @@
+'use strict';
+// The two clients. Each call returns one measured run:
+//   { connections, resumed, failed, seconds, serverCpu, clientCpu, bytes }
+// with server CPU sampled from /proc around the timed phase only.
+const path = require('path');
+const { run } = require('./proc');
+
+const BIN = path.join(__dirname, '..', 'bin');
+
+// openssl s_time, TLS 1.2: -new (full) or -reuse (one full, then resumed).
+// It measures only its own user time, so it runs under sh, which prints its
+// waited-for children's CPU (s_time's utime+stime) from /proc afterwards.
+async function sTime(server, { reuse, seconds, tls = '1.2' }) {
+  const script = '"$@" </dev/null; echo; echo CHILDSTAT $(cat /proc/$$/stat)';
+  const args = ['-c', script, 'sh', 'openssl', 's_time', '-connect', `127.0.0.1:${server.port}`,
+    reuse ? '-reuse' : '-new', `-tls${tls.replace('.', '_')}`, '-time', String(seconds)];
+  const c0 = server.cpu();
+  const t0 = process.hrtime.bigint();
+  const out = await run('sh', args, { timeoutMs: (seconds + 30) * 1000 });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const serverCpu = server.cpu() - c0;
+  const m = /(\d+) connections in [\d.]+s;/.exec(out);
+  if (!m) throw new Error(`s_time printed no count:\n${out.slice(-500)}`);
+  const stat = /CHILDSTAT .*\) (.*)/.exec(out)[1].split(' ');
+  const connections = +m[1];
+  // -reuse prints one 'r' per resumed connection after "starting".
+  const marks = reuse ? out.slice(out.indexOf('starting') + 8, out.indexOf('connections in')) : '';
+  return {
+    connections,
+    resumed: (marks.match(/r/g) || []).length,
+    failed: 0,
+    seconds: wall,
+    serverCpu,
+    clientCpu: (+stat[13] + +stat[14]) / 100,
+    bytes: 0,
+  };
+}
+
+// bench/bin/loadgen (see loadgen.c). With --sync it primes its sessions first,
+// so the server's CPU is sampled around the timed connections only.
+async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, bytes, hold, timeoutMs }) {
+  const args = ['--port', String(server.port), '--tls', tls, '--mode', mode, '--conns', String(conns),
+    '--time', String(seconds), '--concurrency', String(concurrency), '--sync'];
+  if (bytes) args.push('--bytes', String(bytes));
+  if (hold) args.push('--hold', String(hold));
+  let c0;
+  let held = null;
+  const out = await run(path.join(BIN, 'loadgen'), args, {
+    timeoutMs: timeoutMs || (seconds + 60) * 1000,
+    onLine(l, child) {
+      if (l === 'PRIMED') { c0 = server.cpu(); child.stdin.write('GO\n'); }
+      else if (l.startsWith('HOLDING')) {
+        held = { connections: +l.split(' ')[1], rssKiB: server.rss() };
+        child.stdin.end(); // let it close the connections
+      }
+    },
+  });
+  const serverCpu = server.cpu() - c0;
+  const j = JSON.parse(out.trim().split('\n').pop());
+  return {
+    connections: j.connections,
+    resumed: j.resumed,
+    failed: j.failed,
+    seconds: j.elapsed_s,
+    serverCpu,
+    clientCpu: j.cpu_s,
+    bytes: j.bytes,
+    protocol: j.protocol,
+    cipher: j.cipher,
+    held,
+  };
+}
+
+module.exports = { sTime, loadgen };

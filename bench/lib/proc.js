@@ -1,0 +1,112 @@
+'use strict';
+// Child processes for the bench: server contestants (READY/STATS protocol),
+// bounded client runs, and /proc sampling of a server's CPU and memory.
+const { spawn } = require('child_process');
+const fs = require('fs');
+
+const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat times are in these ticks
+const live = new Set();
+
+// Never leave a server or client behind, whatever way the harness ends.
+function killAll() {
+  for (const c of live) try { c.kill('SIGKILL'); } catch {}
+}
+process.on('exit', killAll);
+for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => { killAll(); process.exit(130); });
+
+function track(child) {
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  return child;
+}
+
+// utime+stime of a process (all its threads), and of its waited-for children,
+// in seconds.
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  // v[0] is field 3 (state): utime=14, stime=15, cutime=16, cstime=17
+  return { self: (+v[11] + +v[12]) / CLK_TCK, children: (+v[13] + +v[14]) / CLK_TCK };
+}
+
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? +m[1] : NaN;
+}
+
+// Calls onLine for each stdout line of child.
+function lines(stream, onLine) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  });
+  stream.on('end', () => { if (buf) onLine(buf); });
+}
+
+// A server contestant. start() resolves once it printed "READY <port>".
+class Server {
+  constructor(cmd, args, { label, readyTimeoutMs = 15000, cwd } = {}) {
+    Object.assign(this, { cmd, args, label, readyTimeoutMs, cwd });
+    this.stats = null;
+    this.info = {};
+    this.stderr = '';
+  }
+
+  start() {
+    return new Promise((resolve, reject) => {
+      const c = track(spawn(this.cmd, this.args, { cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+      this.child = c;
+      this.exited = new Promise((r) => c.on('exit', (code, sig) => r({ code, sig })));
+      const t = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`${this.label}: no READY in ${this.readyTimeoutMs} ms\n${this.stderr}`)); }, this.readyTimeoutMs);
+      c.stderr.setEncoding('utf8');
+      c.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
+      lines(c.stdout, (l) => {
+        const [k, ...rest] = l.split(' ');
+        const v = rest.join(' ');
+        if (k === 'READY') { clearTimeout(t); this.port = +v; this.pid = c.pid; resolve(this); }
+        else if (k === 'STATS') { try { this.stats = JSON.parse(v); } catch {} }
+        else if (k === 'IMPL') this.info.impl = v;
+      });
+      c.on('exit', (code, sig) => { clearTimeout(t); reject(new Error(`${this.label} exited (${code ?? sig}) before READY\n${this.stderr}`)); });
+    });
+  }
+
+  alive() { return this.child && this.child.exitCode === null && this.child.signalCode === null; }
+  cpu() { return cpuSeconds(this.pid).self; }
+  rss() { return rssKiB(this.pid); }
+
+  // SIGTERM, wait for the STATS line and exit; SIGKILL after timeoutMs.
+  async stop(timeoutMs = 15000) {
+    if (!this.alive()) return this.exited;
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+}
+
+// Runs a client to completion with a hard time limit. hooks.onLine(line,
+// child) sees each stdout line (for the PRIMED/HOLDING handshakes).
+function run(cmd, args, { timeoutMs, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const c = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.stderr.setEncoding('utf8');
+    c.stderr.on('data', (d) => { err += d; });
+    lines(c.stdout, (l) => { out += l + '\n'; if (onLine) onLine(l, c); });
+    c.on('error', reject);
+    c.on('close', (code, sig) => {
+      clearTimeout(t);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? sig}): ${err.slice(-2000)}`));
+      else resolve(out);
+    });
+  });
+}
+
+module.exports = { Server, run, cpuSeconds, rssKiB, killAll };

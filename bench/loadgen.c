@@ -1,0 +1,268 @@
+/*
+ * TLS load generator for the bench: C on libssl, a few threads with blocking
+ * sockets (each thread = one connection in flight), far cheaper per handshake
+ * than the servers it drives. It reports its own CPU so that can be shown.
+ *
+ * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|bulk|idle]
+ *                [--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S]
+ *   full    N handshakes, never offering a session.
+ *   resume  each thread primes one session with a full handshake, then every
+ *           connection offers its latest session (TLS 1.2: session ID or
+ *           ticket; TLS 1.3: the newest ticket the server sent).
+ *   bulk    each connection echoes B bytes (default 100 MiB) through the server.
+ *   idle    opens N connections, prints "HOLDING n", holds them until a line
+ *           on stdin or --hold seconds, then closes them.
+ * Every connection writes one byte and reads the echo (this also receives
+ * TLS 1.3 tickets), then sends close_notify and waits for the server's close.
+ * With --sync, prints "PRIMED" after priming and waits for a stdin line, so the
+ * caller can sample the server's CPU around the timed phase only.
+ * Loops stop at N connections or S seconds, whichever comes first.
+ * Prints one JSON object on stdout.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+static struct {
+  int port, tls, concurrency, sync;
+  const char *mode;
+  long conns;
+  double time, hold;
+  long long bytes;
+} opt = { 0, 13, 1, 0, "resume", 1000, 10, 30, 100LL << 20 };
+
+static SSL_CTX *ctx;
+static int ex_slot; /* SSL ex_data index -> struct worker */
+static atomic_long issued, done, resumed, failed;
+static atomic_llong moved;
+static double deadline;
+static const char *proto = "", *cipher = "";
+
+struct worker {
+  pthread_t th;
+  SSL_SESSION *sess; /* latest session from the server */
+};
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/* Keep the newest session the server gave (TLS 1.3 sends tickets after the
+ * handshake; a stateful one may be single-use). */
+static int on_new_session(SSL *ssl, SSL_SESSION *s) {
+  struct worker *w = SSL_get_ex_data(ssl, ex_slot);
+  if (!w) return 0;
+  if (w->sess) SSL_SESSION_free(w->sess);
+  w->sess = s;
+  return 1; /* we keep the reference */
+}
+
+static int tcp_connect(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = { 10, 0 }; /* a stuck server must not hang the bench */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a)) { close(fd); return -1; }
+  return fd;
+}
+
+/* Handshake + one-byte echo. Returns the SSL or NULL (counted as failed). */
+static SSL *open_conn(struct worker *w, int offer) {
+  int fd = tcp_connect();
+  if (fd < 0) { atomic_fetch_add(&failed, 1); return NULL; }
+  SSL *ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_ex_data(ssl, ex_slot, w);
+  if (offer && w->sess) SSL_set_session(ssl, w->sess);
+  char b = 'x';
+  if (SSL_connect(ssl) != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
+    ERR_clear_error();
+    SSL_free(ssl);
+    close(fd);
+    atomic_fetch_add(&failed, 1);
+    return NULL;
+  }
+  if (SSL_session_reused(ssl)) atomic_fetch_add(&resumed, 1);
+  proto = SSL_get_version(ssl);
+  cipher = SSL_get_cipher_name(ssl);
+  return ssl;
+}
+
+/* close_notify, then wait for the server's close so the server, not the
+ * client, finishes the connection the normal way. */
+static void close_conn(SSL *ssl) {
+  int fd = SSL_get_fd(ssl);
+  char b[256];
+  if (SSL_shutdown(ssl) == 0)
+    while (SSL_read(ssl, b, sizeof b) > 0) {}
+  ERR_clear_error();
+  SSL_free(ssl);
+  close(fd);
+}
+
+/* Echo opt.bytes through the server on a non-blocking socket, writing and
+ * reading interleaved, never more than 4 MiB in flight. */
+static int retry(SSL *ssl, int r) {
+  int e = SSL_get_error(ssl, r);
+  return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+static void bulk(SSL *ssl) {
+  static const long long chunk = 16384, window = 4 << 20;
+  unsigned char *out = calloc(1, chunk), *in = malloc(chunk);
+  long long sent = 0, got = 0;
+  int fd = SSL_get_fd(ssl), fl = fcntl(fd, F_GETFL), r;
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  while (got < opt.bytes && now() < deadline) {
+    int progress = 0, can_send = sent < opt.bytes && sent - got < window;
+    if (can_send) { /* a retried write repeats the same buffer and length */
+      int n = (int)(opt.bytes - sent < chunk ? opt.bytes - sent : chunk);
+      if ((r = SSL_write(ssl, out, n)) > 0) { sent += r; progress = 1; }
+      else if (!retry(ssl, r)) break;
+    }
+    while ((r = SSL_read(ssl, in, (int)chunk)) > 0) { got += r; progress = 1; }
+    if (!retry(ssl, r)) break;
+    if (!progress) {
+      struct pollfd p = { fd, POLLIN | (can_send ? POLLOUT : 0), 0 };
+      poll(&p, 1, 100);
+    }
+  }
+  ERR_clear_error();
+  fcntl(fd, F_SETFL, fl);
+  atomic_fetch_add(&moved, got);
+  free(out);
+  free(in);
+}
+
+static int take_ticket(void) {
+  return atomic_fetch_add(&issued, 1) < opt.conns && now() < deadline;
+}
+
+static void *run(void *arg) {
+  struct worker *w = arg;
+  int offer = strcmp(opt.mode, "resume") == 0;
+  while (take_ticket()) {
+    SSL *ssl = open_conn(w, offer);
+    if (!ssl) continue;
+    if (strcmp(opt.mode, "bulk") == 0) bulk(ssl);
+    close_conn(ssl);
+    atomic_fetch_add(&done, 1);
+  }
+  return NULL;
+}
+
+static void idle(void) {
+  SSL **held = calloc((size_t)opt.conns, sizeof *held);
+  struct worker w = { 0 };
+  long n = 0;
+  for (long i = 0; i < opt.conns && now() < deadline; i++)
+    if ((held[n] = open_conn(&w, 0))) n++;
+  done = n;
+  printf("HOLDING %ld\n", n);
+  fflush(stdout);
+  struct pollfd p = { 0, POLLIN, 0 };
+  poll(&p, 1, (int)(opt.hold * 1000));
+  for (long i = 0; i < n; i++) close_conn(held[i]);
+  free(held);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|bulk|idle] "
+                  "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--sync]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(k, "--sync")) { opt.sync = 1; continue; }
+    if (!v) usage();
+    i++;
+    if (!strcmp(k, "--port")) opt.port = atoi(v);
+    else if (!strcmp(k, "--tls")) opt.tls = strcmp(v, "1.2") ? 13 : 12;
+    else if (!strcmp(k, "--mode")) opt.mode = v;
+    else if (!strcmp(k, "--conns")) opt.conns = atol(v);
+    else if (!strcmp(k, "--time")) opt.time = atof(v);
+    else if (!strcmp(k, "--concurrency")) opt.concurrency = atoi(v);
+    else if (!strcmp(k, "--bytes")) opt.bytes = atoll(v);
+    else if (!strcmp(k, "--hold")) opt.hold = atof(v);
+    else usage();
+  }
+  if (!opt.port || opt.concurrency < 1 || opt.concurrency > 256) usage();
+
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  signal(SIGPIPE, SIG_IGN);
+
+  ctx = SSL_CTX_new(TLS_client_method());
+  int v = opt.tls == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx, v);
+  SSL_CTX_set_max_proto_version(ctx, v);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* self-signed bench cert */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  ex_slot = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+
+  struct worker *ws = calloc((size_t)opt.concurrency, sizeof *ws);
+  deadline = now() + opt.time + (opt.sync ? 3600 : 0);
+  if (!strcmp(opt.mode, "resume"))
+    for (int i = 0; i < opt.concurrency; i++) { /* prime: one full handshake each */
+      SSL *ssl = open_conn(&ws[i], 0);
+      if (!ssl) { fprintf(stderr, "loadgen: priming connection failed\n"); return 1; }
+      close_conn(ssl);
+    }
+  if (opt.sync) {
+    printf("PRIMED\n");
+    fflush(stdout);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+  }
+  resumed = failed = 0;
+  double t0 = now(), c0 = cpu_seconds();
+  deadline = t0 + opt.time;
+
+  if (!strcmp(opt.mode, "idle")) {
+    deadline = t0 + opt.time;
+    idle();
+  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || !strcmp(opt.mode, "bulk")) {
+    for (int i = 0; i < opt.concurrency; i++) pthread_create(&ws[i].th, NULL, run, &ws[i]);
+    for (int i = 0; i < opt.concurrency; i++) pthread_join(ws[i].th, NULL);
+  } else {
+    usage();
+  }
+  double el = now() - t0, cpu = cpu_seconds() - c0;
+  long n = done;
+  printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"protocol\":\"%s\",\"cipher\":\"%s\",\"concurrency\":%d,"
+         "\"connections\":%ld,\"resumed\":%ld,\"failed\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
+         "\"bytes\":%lld,\"mb_per_s\":%.2f,\"cpu_s\":%.4f,\"cpu_ms_per_conn\":%.4f}\n",
+         opt.mode, opt.tls == 12 ? "1.2" : "1.3", proto, cipher, opt.concurrency, n, (long)resumed,
+         (long)failed, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
+         n ? cpu * 1000 / n : 0.0);
+  return 0;
+}

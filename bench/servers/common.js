@@ -1,0 +1,34 @@
+'use strict';
+// Shared plumbing for the server contestants: each is its own process so the
+// harness can read its CPU and RSS from /proc/<pid> alone.
+//   node <server>.js --port P --cert FILE --key FILE [--mode M]
+// Prints "READY <port>" when listening; on SIGTERM prints "STATS {json}" and
+// exits 0 (a clean exit, so valgrind/callgrind write their output).
+const fs = require('fs');
+
+function parseArgs(argv = process.argv.slice(2)) {
+  const o = { port: 0, mode: '' };
+  for (let i = 0; i < argv.length; i += 2) o[argv[i].replace(/^--/, '')] = argv[i + 1];
+  o.port = Number(o.port) || 0;
+  o.certPem = fs.readFileSync(o.cert, 'utf8');
+  o.keyPem = fs.readFileSync(o.key, 'utf8');
+  return o;
+}
+
+// Echo everything; answer the peer's end with ours. Errors (peer resets, as
+// openssl s_time does) are expected and ignored.
+function echo(conn) {
+  conn.on('data', (d) => conn.write(d));
+  conn.on('end', () => conn.end());
+  conn.on('error', () => {});
+}
+
+function ready(server, stats = () => ({})) {
+  console.log(`READY ${server.address().port}`);
+  process.on('SIGTERM', () => {
+    console.log(`STATS ${JSON.stringify(stats())}`);
+    process.exit(0);
+  });
+}
+
+module.exports = { parseArgs, echo, ready };

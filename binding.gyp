@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "openssl_session_cache",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/context.cc",
+        "native/context_binding.cc",
+        "native/engine.cc",
+        "native/connection_binding.cc",
+        "native/certgen.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000", "OPENSSL_SUPPRESS_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
+      },
+      "conditions": [
+        ["OS=='win'", {
+          "libraries": ["<(node_root_dir)/$(Configuration)/node.lib"]
+        }]
+      ]
+    }
+  ]
+}

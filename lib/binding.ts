@@ -1,0 +1,65 @@
+// The one place that loads the addon (prebuilt binary if one fits, else build/Release).
+import path from 'node:path';
+
+/** Raw session facts as the native layer reports them. */
+export interface NativeSessionInfo {
+  id: Buffer;
+  reused: boolean;
+  protocol: string;
+  cipher: string;
+  alpn: string | null;
+  servername: string | null;
+  peerCertificate: Buffer | null;
+  verifyError: string | null;
+}
+
+/** [events, ciphertext, plaintext, error] — everything one engine call produced. */
+export type EngineResult = [number, Buffer | undefined, Buffer | undefined, string | undefined];
+
+export interface NativeSecureContext {
+  setSessionIdContext(ctx: Buffer): void;
+  getSessionIdContext(): Buffer;
+  setCacheSize(n: number): void;
+  setTimeout(seconds: number): void;
+  flush(expiredOnly: boolean): void;
+  remove(id: Buffer): boolean;
+  stats(): Record<string, number>;
+  setEventHandler(fn: ((batch: Array<[number, Buffer]>) => void) | null): void;
+}
+
+export interface NativeConnection {
+  feed(ciphertext: Buffer): EngineResult;
+  write(chunks: Buffer[]): EngineResult;
+  shutdown(): EngineResult;
+  setReading(on: boolean): EngineResult;
+  setShutdown(flags: number): void;
+  getShutdown(): number;
+  finish(ending: number): void;
+  info(): NativeSessionInfo;
+}
+
+export interface Binding {
+  SecureContext: new (options: object) => NativeSecureContext;
+  Connection: new (context: NativeSecureContext, policy: number) => NativeConnection;
+  generateCertificate(options: object): { cert: string; key: string };
+  opensslVersion: string;
+  opensslVersionNumber: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [key: string]: any;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const binding: Binding = require('node-gyp-build')(path.join(__dirname, '..'));
+export default binding;
+
+/** Bits of EngineResult[0] (native/engine.h). */
+export const EngineEvent = {
+  HandshakeDone: 1,
+  Plaintext: 2,
+  PeerClosed: 4,
+  Fatal: 8,
+  Ciphertext: 16,
+} as const;
+
+/** How a transport ended (native/engine.h Ending). */
+export const Ending = { Eof: 0, Reset: 1, Error: 2, Local: 3 } as const;

@@ -1,0 +1,275 @@
+// TLSConnection: the plaintext side of one TLS connection as a stream.Duplex, whatever carries the
+// ciphertext (a native TCP socket or any Node Duplex). Transports feed it through the Transport contract.
+import { X509Certificate } from 'node:crypto';
+import { Duplex } from 'node:stream';
+
+import type { NativeSessionInfo } from './binding';
+import { TLSError } from './errors';
+
+/** What happens to the session when the peer disconnects without close_notify. */
+export type UncleanClosePolicy = 'keep' | 'drop';
+
+/** How a connection ended. */
+export type CloseEnding =
+  /** The peer sent close_notify (and was answered). */
+  | 'close_notify'
+  /** TCP FIN without close_notify. */
+  | 'eof'
+  /** TCP reset (ECONNRESET / EPIPE) without close_notify. */
+  | 'reset'
+  /** A TLS or socket error. */
+  | 'error'
+  /** Closed from this side: `end()`/`shutdown()` (close_notify sent) or `destroy()`. */
+  | 'local';
+
+/** Argument of the `close` event: how the connection ended. */
+export interface CloseInfo {
+  /** True when close_notify was exchanged (received from the peer, or sent by us on `end()`). */
+  clean: boolean;
+  ending: CloseEnding;
+  /** The error, when `ending` is `'error'`. */
+  error?: Error;
+}
+
+/** The negotiated session, fixed when the handshake completes. */
+export interface SessionDetails {
+  /** Session id, hex (the TLS 1.3 stateful ticket id when tickets are off). */
+  id: string;
+  /** True when this connection resumed a cached session (an abbreviated handshake). */
+  reused: boolean;
+  /** `'TLSv1.2'` or `'TLSv1.3'`. */
+  protocol: string;
+  /** OpenSSL cipher name. */
+  cipher: string;
+  /** Negotiated ALPN protocol, or null. */
+  alpn: string | null;
+  /** SNI host name the client asked for, or null. */
+  servername: string | null;
+  /** The client's certificate (verified when `rejectUnauthorized`), or null. */
+  peerCertificate: X509Certificate | null;
+  /** True when the client presented a certificate that verified. */
+  authorized: boolean;
+  /** OpenSSL's verification error for the client certificate, or null. */
+  authorizationError: string | null;
+}
+
+/** SSL_set_shutdown flags. */
+export const ShutdownFlags = { SENT: 1, RECEIVED: 2 } as const;
+
+/** @internal The contract between TLSConnection and whatever carries its ciphertext. */
+export interface Transport {
+  /** Encrypt and send; `cb` once handed to the socket. */
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void;
+  /** close_notify, then end the transport's writes. */
+  end(cb: () => void): void;
+  pause(): void;
+  resume(): void;
+  /** Tear down now (no close_notify). */
+  destroy(): void;
+  setShutdown(flags: number): void;
+  getShutdown(): number;
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  setNoDelay?(noDelay: boolean): void;
+  setKeepAlive?(enable: boolean, initialDelay: number): void;
+}
+
+interface QueuedWrite {
+  chunks: Buffer[];
+  cb: (err?: Error | null) => void;
+}
+
+/** @internal Converts the native session facts once, at handshake completion. */
+export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
+  const peer = info.peerCertificate ? new X509Certificate(info.peerCertificate) : null;
+  return {
+    id: info.id.toString('hex'),
+    reused: info.reused,
+    protocol: info.protocol,
+    cipher: info.cipher,
+    alpn: info.alpn,
+    servername: info.servername,
+    peerCertificate: peer,
+    authorized: peer !== null && info.verifyError === null,
+    authorizationError: peer !== null ? info.verifyError : null,
+  };
+}
+
+/**
+ * One server-side TLS connection, as a `stream.Duplex` of plaintext.
+ *
+ * Events: `secure` (handshake done, {@link SessionDetails}), `data`, `end`, `error`
+ * ({@link TLSError} for TLS failures), `timeout`, and `close` with a {@link CloseInfo}.
+ */
+export class TLSConnection extends Duplex {
+  /** Always true; lets HTTP frameworks tell this is a TLS socket. */
+  readonly encrypted = true;
+  /** The negotiated session once `secure` has fired, else null. */
+  session: SessionDetails | null = null;
+  /** How the connection ended, once it has. */
+  closeInfo: CloseInfo | null = null;
+
+  private transport: Transport | null = null;
+  private queued: QueuedWrite[] = [];
+  private pendingFinal: (() => void) | null = null;
+  private ending: CloseEnding | null = null;
+  private closeSent = false;
+  private endingError: Error | undefined;
+  private timer: NodeJS.Timeout | null = null;
+  private timeoutMs = 0;
+
+  /** @internal */
+  constructor() {
+    super({ allowHalfOpen: false, emitClose: false, decodeStrings: true });
+  }
+
+  /** @internal */
+  attach(transport: Transport): void {
+    this.transport = transport;
+  }
+
+  /** True once the handshake has completed. */
+  get secure(): boolean {
+    return this.session !== null;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.transport?.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.transport?.remotePort;
+  }
+
+  get localAddress(): string | undefined {
+    return this.transport?.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.transport?.localPort;
+  }
+
+  /** Sends close_notify after pending writes, then ends the transport. Same as `end()`; never blocks. */
+  shutdown(cb?: () => void): this {
+    return this.end(cb);
+  }
+
+  /** `SSL_set_shutdown`: e.g. `SENT | RECEIVED` marks the connection closed properly so its session stays cached. */
+  setShutdown(flags: number): this {
+    this.transport?.setShutdown(flags);
+    return this;
+  }
+
+  /** `SSL_get_shutdown`: which close_notify alerts went out / came in. */
+  getShutdown(): number {
+    return this.transport?.getShutdown() ?? 0;
+  }
+
+  setNoDelay(noDelay = true): this {
+    this.transport?.setNoDelay?.(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.transport?.setKeepAlive?.(enable, initialDelay);
+    return this;
+  }
+
+  /** Emits `timeout` after `ms` without reads or writes (0 turns it off), as net.Socket does. */
+  setTimeout(ms: number, cb?: () => void): this {
+    this.timeoutMs = ms;
+    if (cb) ms > 0 ? this.once('timeout', cb) : this.removeListener('timeout', cb);
+    this.touch();
+    return this;
+  }
+
+  /** @internal the handshake completed */
+  _onSecure(info: NativeSessionInfo): void {
+    this.session = toSessionDetails(info);
+    this.emit('secure', this.session);
+    const queued = this.queued;
+    this.queued = [];
+    for (const w of queued) this.transport?.write(w.chunks, w.cb);
+    if (this.pendingFinal) {
+      const cb = this.pendingFinal;
+      this.pendingFinal = null;
+      this.transport?.end(cb);
+    }
+  }
+
+  /** @internal plaintext arrived; false asks the transport to pause */
+  _onData(chunk: Buffer): boolean {
+    this.touch();
+    return this.push(chunk);
+  }
+
+  /** @internal the peer will send no more (close_notify, FIN, reset) */
+  _onEnd(ending: CloseEnding): void {
+    this.ending ??= ending;
+    this.push(null);
+  }
+
+  /** @internal the transport is gone; `error` only for failures worth an error event */
+  _onClose(ending: CloseEnding, error?: Error): void {
+    this.ending ??= ending;
+    if (error && !this.endingError) this.endingError = error;
+    this.destroy(error);
+  }
+
+  override _read(): void {
+    this.transport?.resume();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this.write_(chunks.map((c) => c.chunk), cb);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.write_([chunk], cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (!this.transport) return cb();
+    this.ending ??= 'local';
+    this.closeSent = this.secure;
+    if (this.secure) this.transport.end(() => cb());
+    else
+      this.pendingFinal = () => {
+        this.closeSent = true;
+        cb();
+      };
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.ending ??= err ? 'error' : 'local';
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.queued) w.cb(new TLSError('ERR_OSC_CLOSED', 'connection closed before the handshake'));
+    this.queued = [];
+    this.transport?.destroy();
+    this.closeInfo = {
+      clean: this.ending === 'close_notify' || (this.ending === 'local' && this.closeSent),
+      ending: this.ending,
+      ...(err ?? this.endingError ? { error: err ?? this.endingError } : {}),
+    };
+    cb(err);
+    process.nextTick(() => this.emit('close', this.closeInfo));
+  }
+
+  private write_(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    this.touch();
+    if (!this.transport) return cb(new TLSError('ERR_OSC_CLOSED', 'not attached'));
+    if (this.secure) this.transport.write(chunks, cb);
+    else this.queued.push({ chunks, cb });
+  }
+
+  private touch(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.timeoutMs > 0 && !this.destroyed) {
+      this.timer = setTimeout(() => this.emit('timeout'), this.timeoutMs);
+      this.timer.unref();
+    }
+  }
+}

@@ -1,0 +1,287 @@
+// SecureContext: one OpenSSL SSL_CTX — certificates, protocol options and the internal session cache.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+
+import binding, { NativeSecureContext } from './binding';
+import { rethrowNative } from './errors';
+
+/** Protocol versions accepted by `minVersion` / `maxVersion`. */
+export type TLSVersion = 'TLSv1.2' | 'TLSv1.3';
+
+const VERSIONS: Record<TLSVersion, number> = { 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304 };
+
+/** PEM text, as a string or a Buffer. */
+export type PEM = string | Buffer;
+
+/** Options of {@link SecureContext}. Every cache setting maps onto OpenSSL's internal cache. */
+export interface SecureContextOptions {
+  /** Certificate in PEM, leaf first, followed by its chain. */
+  cert?: PEM;
+  /** Path of a PEM file holding the certificate chain (instead of `cert`). */
+  certFile?: string;
+  /** Private key in PEM (any type OpenSSL reads: RSA, EC, Ed25519, PKCS#8, encrypted). */
+  key?: PEM;
+  /** Path of a PEM file holding the private key (instead of `key`). */
+  keyFile?: string;
+  /** Passphrase of an encrypted key. */
+  passphrase?: string;
+  /** CA certificates (PEM) that client certificates are verified against; also sent as acceptable CA names. */
+  ca?: PEM | PEM[];
+  /** Path of a PEM file of CA certificates (instead of `ca`). */
+  caFile?: string;
+  /** Ask clients for a certificate. Default `false`. */
+  requestCert?: boolean;
+  /** With `requestCert`: fail the handshake when the client has no valid certificate. Default `true`. */
+  rejectUnauthorized?: boolean;
+  /** Lowest protocol version. Default `'TLSv1.2'`. */
+  minVersion?: TLSVersion;
+  /** Highest protocol version. Default `'TLSv1.3'`. */
+  maxVersion?: TLSVersion;
+  /** TLS 1.2 cipher list (OpenSSL syntax). Default: OpenSSL's. */
+  ciphers?: string;
+  /** TLS 1.3 cipher suites (OpenSSL syntax). Default: OpenSSL's. */
+  ciphersuites?: string;
+  /** ALPN protocols the server accepts, in order of preference. A client offering none of them is refused. */
+  ALPNProtocols?: string[];
+  /** Server-side session cache on (`true`, default) or off. */
+  sessionCache?: boolean;
+  /** Maximum number of cached sessions (`SSL_CTX_sess_set_cache_size`). Default 20480; 0 = unbounded. */
+  sessionCacheSize?: number;
+  /** Session lifetime in seconds (`SSL_CTX_set_timeout`). Default 300, as nginx, HAProxy and Apache. */
+  sessionTimeout?: number;
+  /**
+   * Also issue stateless session tickets. Default `false`: TLS 1.2 resumes by session id and TLS 1.3
+   * resumes statefully, both from the internal cache.
+   */
+  tickets?: boolean;
+  /**
+   * TLS 1.3 tickets sent per full handshake (`SSL_CTX_set_num_tickets`). Default 2. Without `tickets`,
+   * each one is a separate entry of the internal cache, so a TLS 1.3 client costs this many entries.
+   */
+  numTickets?: number;
+  /**
+   * Session id context (`SSL_CTX_set_session_id_context`, at most 32 bytes). Default: a SHA-256 over
+   * `serviceName`, the certificate, the verify mode and the trusted CA names.
+   */
+  sessionIdContext?: string | Buffer;
+  /** Name mixed into the default session id context; servers that must not share sessions differ here. */
+  serviceName?: string;
+}
+
+/** Counters of the internal cache, from OpenSSL's `SSL_CTX_sess_*`. */
+export interface CacheStats {
+  /** Sessions in the cache now. */
+  number: number;
+  /** Handshakes started. */
+  accept: number;
+  /** Handshakes completed. */
+  acceptGood: number;
+  /** Renegotiations started (always 0: renegotiation is disabled). */
+  acceptRenegotiate: number;
+  /** Sessions resumed from the cache. */
+  hits: number;
+  /** Resumption attempts whose session was not in the cache. */
+  misses: number;
+  /** Resumption attempts whose session had expired. */
+  timeouts: number;
+  /** Sessions evicted because the cache was full. */
+  cacheFull: number;
+  /** Sessions found through an external-cache callback (always 0 here). */
+  callbackHits: number;
+  /** The configured maximum. */
+  cacheSize: number;
+  /** The configured lifetime in seconds. */
+  timeout: number;
+}
+
+/** Events of {@link SecureContext}. */
+export interface SecureContextEvents {
+  /** A session entered the internal cache (after a full handshake; per ticket in TLS 1.3). */
+  sessionAdded: [id: string];
+  /** A session left the cache: expiry, eviction, `remove()`, `flush()` or a failed connection. */
+  sessionRemoved: [id: string];
+}
+
+const DEFAULTS = {
+  requestCert: false,
+  rejectUnauthorized: true,
+  minVersion: 'TLSv1.2' as TLSVersion,
+  maxVersion: 'TLSv1.3' as TLSVersion,
+  sessionCache: true,
+  sessionCacheSize: 20480,
+  sessionTimeout: 300,
+  tickets: false,
+  numTickets: 2,
+  serviceName: 'openssl-session-cache',
+};
+
+function pem(value: PEM | undefined, file: string | undefined, name: string): PEM | undefined {
+  if (value !== undefined && file !== undefined) throw new TypeError(`give ${name} or ${name}File, not both`);
+  if (file !== undefined) return readFileSync(file);
+  if (value !== undefined && typeof value !== 'string' && !Buffer.isBuffer(value)) {
+    throw new TypeError(`${name} must be a PEM string or Buffer`);
+  }
+  return value;
+}
+
+function count(value: number | undefined, fallback: number, name: string, max = 2 ** 31 - 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`${name} must be an integer from 0 to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function version(value: TLSVersion | undefined, fallback: TLSVersion, name: string): number {
+  const v = VERSIONS[value ?? fallback];
+  if (v === undefined) throw new RangeError(`${name} must be 'TLSv1.2' or 'TLSv1.3', got ${String(value)}`);
+  return v;
+}
+
+function alpnWire(protocols: string[] | undefined): Buffer | undefined {
+  if (protocols === undefined || protocols.length === 0) return undefined;
+  const parts = protocols.map((p) => {
+    const b = Buffer.from(p, 'latin1');
+    if (b.length === 0 || b.length > 255) throw new RangeError(`ALPN protocol names are 1 to 255 bytes: ${p}`);
+    return Buffer.concat([Buffer.from([b.length]), b]);
+  });
+  return Buffer.concat(parts);
+}
+
+function sidContext(value: string | Buffer | undefined): Buffer | undefined {
+  if (value === undefined) return undefined;
+  const b = Buffer.isBuffer(value) ? value : Buffer.from(value);
+  if (b.length > 32) throw new RangeError(`sessionIdContext is at most 32 bytes, got ${b.length}`);
+  return b;
+}
+
+/**
+ * One OpenSSL `SSL_CTX`: certificate, protocol options and the server-side session cache. Share one
+ * context between servers to share their cache.
+ *
+ * @example
+ * const ctx = new SecureContext({ certFile: 'cert.pem', keyFile: 'key.pem', sessionTimeout: 600 });
+ * ctx.on('sessionAdded', (id) => console.log('cached', id));
+ * console.log(ctx.stats().hits);
+ */
+export class SecureContext extends EventEmitter<SecureContextEvents> {
+  /** @internal */
+  readonly native: NativeSecureContext;
+
+  constructor(options: SecureContextOptions = {}) {
+    super();
+    const o = { ...DEFAULTS, ...stripUndefined(options) };
+    const ca = Array.isArray(options.ca) ? Buffer.concat(options.ca.map((c) => Buffer.from(c))) : options.ca;
+    const normalized = {
+      cert: pem(options.cert, options.certFile, 'cert'),
+      key: pem(options.key, options.keyFile, 'key'),
+      passphrase: options.passphrase,
+      ca: pem(ca, options.caFile, 'ca'),
+      requestCert: Boolean(o.requestCert),
+      rejectUnauthorized: o.rejectUnauthorized !== false,
+      minVersion: version(options.minVersion, DEFAULTS.minVersion, 'minVersion'),
+      maxVersion: version(options.maxVersion, DEFAULTS.maxVersion, 'maxVersion'),
+      ciphers: options.ciphers,
+      ciphersuites: options.ciphersuites,
+      alpn: alpnWire(options.ALPNProtocols),
+      sessionCache: o.sessionCache !== false,
+      sessionCacheSize: count(options.sessionCacheSize, DEFAULTS.sessionCacheSize, 'sessionCacheSize'),
+      sessionTimeout: count(options.sessionTimeout, DEFAULTS.sessionTimeout, 'sessionTimeout'),
+      tickets: Boolean(o.tickets),
+      numTickets: count(options.numTickets, DEFAULTS.numTickets, 'numTickets', 16),
+      sessionIdContext: sidContext(options.sessionIdContext),
+      serviceName: String(o.serviceName),
+    };
+    if (normalized.minVersion > normalized.maxVersion) throw new RangeError('minVersion is above maxVersion');
+    if ((normalized.cert === undefined) !== (normalized.key === undefined)) {
+      throw new TypeError('cert and key go together: give both or neither');
+    }
+    try {
+      this.native = new binding.SecureContext(normalized);
+    } catch (err) {
+      rethrowNative(err, 'SecureContext');
+    }
+    // Session events cost a crossing per batch; switch them on only while someone listens.
+    const self = this as EventEmitter;
+    self.on('newListener', (name: string) => {
+      if ((name === 'sessionAdded' || name === 'sessionRemoved') && !this.listening()) this.startEvents();
+    });
+    self.on('removeListener', () => {
+      if (!this.listening()) this.native.setEventHandler(null);
+    });
+  }
+
+  /** Cache counters, straight from OpenSSL. */
+  stats(): CacheStats {
+    return this.native.stats() as unknown as CacheStats;
+  }
+
+  /** Removes every session from the cache (`SSL_CTX_flush_sessions(ctx, 0)`). */
+  flush(): void {
+    this.native.flush(false);
+  }
+
+  /** Removes the sessions that have expired by now. OpenSSL also does this every 255 handshakes. */
+  flushExpired(): void {
+    this.native.flush(true);
+  }
+
+  /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */
+  remove(id: string | Buffer): boolean {
+    const raw = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+    return this.native.remove(raw);
+  }
+
+  /**
+   * Sets the session id context (`SSL_CTX_set_session_id_context`), up to 32 bytes. Sessions are only
+   * resumed within the context that created them; OpenSSL refuses to resume at all when client
+   * certificates are requested and no context is set. Applies to connections started after the call.
+   */
+  setSessionIdContext(context: string | Buffer): void {
+    const b = sidContext(context);
+    try {
+      this.native.setSessionIdContext(b as Buffer);
+    } catch (err) {
+      rethrowNative(err, 'setSessionIdContext');
+    }
+  }
+
+  /** The session id context in force. */
+  get sessionIdContext(): Buffer {
+    return this.native.getSessionIdContext();
+  }
+
+  /** Maximum number of cached sessions; 0 means unbounded. */
+  get sessionCacheSize(): number {
+    return this.stats().cacheSize;
+  }
+
+  set sessionCacheSize(n: number) {
+    this.native.setCacheSize(count(n, 0, 'sessionCacheSize'));
+  }
+
+  /** Lifetime in seconds of sessions created from now on. */
+  get sessionTimeout(): number {
+    return this.stats().timeout;
+  }
+
+  set sessionTimeout(seconds: number) {
+    this.native.setTimeout(count(seconds, 0, 'sessionTimeout'));
+  }
+
+  private listening(): boolean {
+    return this.listenerCount('sessionAdded') + this.listenerCount('sessionRemoved') > 0;
+  }
+
+  private startEvents(): void {
+    this.native.setEventHandler((batch) => {
+      for (const [type, id] of batch) {
+        this.emit(type === 0 ? 'sessionAdded' : 'sessionRemoved', id.toString('hex'));
+      }
+    });
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,56 @@
+// Errors with stable codes. OpenSSL failures keep OpenSSL's own reason string.
+
+/** Codes carried by {@link TLSError}. */
+export type TLSErrorCode =
+  | 'ERR_OSC_BAD_CERT'
+  | 'ERR_OSC_BAD_KEY'
+  | 'ERR_OSC_KEY_MISMATCH'
+  | 'ERR_OSC_BAD_CA'
+  | 'ERR_OSC_BAD_OPTION'
+  | 'ERR_OSC_CERTGEN'
+  | 'ERR_OSC_OPENSSL'
+  | 'ERR_OSC_HANDSHAKE'
+  | 'ERR_OSC_HANDSHAKE_TIMEOUT'
+  | 'ERR_OSC_TLS'
+  | 'ERR_OSC_CLOSED';
+
+/** A failure reported by OpenSSL (or by the TLS layer around it). `reason` is OpenSSL's own text. */
+export class TLSError extends Error {
+  override name = 'TLSError';
+  /** Stable, machine-readable code. */
+  readonly code: TLSErrorCode;
+  /** OpenSSL's reason string, e.g. `"key values mismatch"` or `"wrong version number"`. */
+  readonly reason: string;
+
+  constructor(code: TLSErrorCode, reason: string, message?: string) {
+    super(message ?? reason);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** Re-throws a native error (plain Error with `code`) as a {@link TLSError}. */
+export function rethrowNative(err: unknown, context: string): never {
+  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+    const code = (err as unknown as { code: string }).code;
+    if (code.startsWith('ERR_OSC_')) {
+      throw new TLSError(code as TLSErrorCode, err.message, `${context}: ${err.message}`);
+    }
+  }
+  throw err;
+}
+
+/** A Node-style system error (`code` like `EADDRINUSE`), as node:net reports them. */
+export class SystemError extends Error {
+  override name = 'SystemError';
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(code: string, errno: number, syscall: string, message: string) {
+    super(`${syscall} ${code}: ${message}`);
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}

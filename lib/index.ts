@@ -1,0 +1,19 @@
+/**
+ * openssl-session-cache: TLS servers on the OpenSSL inside node, with OpenSSL's own SSL_CTX
+ * server-side session cache.
+ */
+import binding from './binding';
+
+export { SecureContext } from './context';
+export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEvents } from './context';
+export { TLSConnection, ShutdownFlags } from './connection';
+export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
+export { wrap } from './wrap';
+export type { WrapOptions } from './wrap';
+export { generateCertificate } from './certificate';
+export type { CertificateOptions, GeneratedCertificate } from './certificate';
+export { TLSError, SystemError } from './errors';
+export type { TLSErrorCode } from './errors';
+
+/** Version text of the OpenSSL the addon runs on: the one inside this node process. */
+export const opensslVersion: string = binding.opensslVersion;

@@ -1,0 +1,31 @@
+// Small helpers shared by the N-API bindings.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "context.h"
+
+namespace osc {
+
+// Throws a JS Error carrying the stable `code` of a TlsError (and OpenSSL's reason as message).
+inline Napi::Error ToJsError(Napi::Env env, const TlsError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("code", Napi::String::New(env, e.code()));
+  return err;
+}
+
+inline std::string BytesOf(const Napi::Value& v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  return v.ToString().Utf8Value();
+}
+
+inline Napi::Buffer<char> CopyBuffer(Napi::Env env, const std::string& s) {
+  return Napi::Buffer<char>::Copy(env, s.data(), s.size());
+}
+
+}  // namespace osc

@@ -1,0 +1,36 @@
+// Connection: the JS handle of one Engine, driven from JavaScript by the Duplex transport (wrap()).
+// Each call does all the work one input allows and returns every output at once: one crossing.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "engine.h"
+
+namespace osc {
+
+// { id, reused, protocol, cipher, alpn, servername, peerCertificate, verifyError } for JS.
+Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info);
+
+class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ConnectionWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Feed(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value SetReading(const Napi::CallbackInfo& info);
+  Napi::Value SetShutdown(const Napi::CallbackInfo& info);
+  Napi::Value GetShutdown(const Napi::CallbackInfo& info);
+  Napi::Value Finish(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  // [events, ciphertext | undefined, plaintext | undefined, error | undefined]
+  Napi::Value Result(Napi::Env env, unsigned events);
+
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace osc

@@ -1,0 +1,299 @@
+#include "context.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "engine.h"
+#include "errors.h"
+
+namespace osc {
+
+namespace {
+
+int g_ctx_index = -1;  // SSL_CTX ex_data slot holding the owning ContextCore
+// Set while RemoveSession probes the cache with placeholders, whose remove callbacks are not events.
+thread_local bool t_probing = false;
+
+[[noreturn]] void Fail(const char* code, const char* fallback) {
+  throw TlsError(code, TakeOpenSslError(fallback));
+}
+
+BioPtr MemBio(const std::string& data) {
+  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  if (!bio) Fail("ERR_OSC_OPENSSL", "out of memory");
+  return bio;
+}
+
+int PassphraseCallback(char* buf, int size, int, void* u) {
+  auto* pass = static_cast<const std::string*>(u);
+  int n = static_cast<int>(pass->size());
+  if (n > size) return -1;
+  std::memcpy(buf, pass->data(), n);
+  return n;
+}
+
+// rejectUnauthorized: false — record the verdict (SSL_get_verify_result) but let the handshake go on.
+int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+
+}  // namespace
+
+ContextCore* ContextCore::From(SSL_CTX* ctx) {
+  return static_cast<ContextCore*>(SSL_CTX_get_ex_data(ctx, g_ctx_index));
+}
+
+ContextCore::ContextCore() {
+  ErrorQueueGuard guard;
+  if (g_ctx_index < 0) {
+    g_ctx_index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  }
+  ctx_.reset(SSL_CTX_new(TLS_server_method()));
+  if (!ctx_) Fail("ERR_OSC_OPENSSL", "SSL_CTX_new failed");
+  SSL_CTX* c = ctx_.get();
+  SSL_CTX_set_ex_data(c, g_ctx_index, this);
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  // Tickets off: TLS 1.2 resumes by session id, TLS 1.3 statefully, both from the internal cache.
+  SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                             SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(c, 20480);
+  SSL_CTX_set_timeout(c, 300);
+  SSL_CTX_sess_set_new_cb(c, OnNewSession);
+  SSL_CTX_sess_set_remove_cb(c, OnRemoveSession);
+  SSL_CTX_set_alpn_select_cb(c, OnAlpnSelect, this);
+}
+
+ContextCore::~ContextCore() {
+  // SSL_CTX_free flushes the cache through the remove callback; nobody is listening any more.
+  {
+    std::lock_guard<std::mutex> lock(events_mutex_);
+    notify_ = nullptr;
+  }
+  SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
+  SSL_CTX_set_ex_data(ctx_.get(), g_ctx_index, nullptr);
+}
+
+void ContextCore::UseCertificateChain(const std::string& pem) {
+  ErrorQueueGuard guard;
+  BioPtr bio = MemBio(pem);
+  X509Ptr leaf(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+  if (!leaf) Fail("ERR_OSC_BAD_CERT", "no certificate found in PEM");
+  if (SSL_CTX_use_certificate(ctx_.get(), leaf.get()) != 1) Fail("ERR_OSC_BAD_CERT", "bad certificate");
+  SSL_CTX_clear_chain_certs(ctx_.get());
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    if (SSL_CTX_add0_chain_cert(ctx_.get(), extra) != 1) {
+      X509_free(extra);
+      Fail("ERR_OSC_BAD_CERT", "bad chain certificate");
+    }
+  }
+  // The loop ends on "no start line" once the PEM is exhausted: that is not an error.
+  ERR_clear_error();
+}
+
+void ContextCore::UsePrivateKey(const std::string& pem, const std::string& passphrase) {
+  ErrorQueueGuard guard;
+  BioPtr bio = MemBio(pem);
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback,
+                                      const_cast<std::string*>(&passphrase)));
+  if (!key) Fail("ERR_OSC_BAD_KEY", "no private key found in PEM");
+  if (SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "bad private key");
+  if (SSL_CTX_check_private_key(ctx_.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
+}
+
+void ContextCore::AddTrustedCertificates(const std::string& pem) {
+  ErrorQueueGuard guard;
+  BioPtr bio = MemBio(pem);
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx_.get());
+  int count = 0;
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (X509_STORE_add_cert(store, cert.get()) != 1 ||
+        SSL_CTX_add_client_CA(ctx_.get(), cert.get()) != 1) {
+      Fail("ERR_OSC_BAD_CA", "bad CA certificate");
+    }
+    ++count;
+  }
+  if (count == 0) Fail("ERR_OSC_BAD_CA", "no CA certificate found in PEM");
+  ERR_clear_error();
+}
+
+void ContextCore::SetVerify(bool request_cert, bool reject_unauthorized) {
+  reject_unauthorized_ = reject_unauthorized;
+  if (!request_cert) {
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_NONE, nullptr);
+  } else if (reject_unauthorized) {
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, AcceptAnyCertificate);
+  }
+}
+
+void ContextCore::SetProtocolRange(int min_version, int max_version) {
+  ErrorQueueGuard guard;
+  if (SSL_CTX_set_min_proto_version(ctx_.get(), min_version) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx_.get(), max_version) != 1) {
+    Fail("ERR_OSC_BAD_OPTION", "unsupported protocol version");
+  }
+}
+
+void ContextCore::SetCipherList(const std::string& ciphers) {
+  ErrorQueueGuard guard;
+  if (SSL_CTX_set_cipher_list(ctx_.get(), ciphers.c_str()) != 1) Fail("ERR_OSC_BAD_OPTION", "no cipher match");
+}
+
+void ContextCore::SetCipherSuites(const std::string& suites) {
+  ErrorQueueGuard guard;
+  if (SSL_CTX_set_ciphersuites(ctx_.get(), suites.c_str()) != 1) Fail("ERR_OSC_BAD_OPTION", "no cipher match");
+}
+
+void ContextCore::SetAlpnProtocols(const std::string& wire) { alpn_ = wire; }
+
+int ContextCore::OnAlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen,
+                              const unsigned char* in, unsigned int inlen, void* arg) {
+  auto* self = static_cast<ContextCore*>(arg);
+  if (self->alpn_.empty()) return SSL_TLSEXT_ERR_NOACK;
+  unsigned char* selected = nullptr;
+  int r = SSL_select_next_proto(&selected, outlen, reinterpret_cast<const unsigned char*>(self->alpn_.data()),
+                                static_cast<unsigned int>(self->alpn_.size()), in, inlen);
+  if (r != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;  // RFC 7301: no_application_protocol
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+void ContextCore::SetSessionCacheEnabled(bool enabled) {
+  SSL_CTX_set_session_cache_mode(ctx_.get(), enabled ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+}
+
+void ContextCore::SetSessionCacheSize(long size) { SSL_CTX_sess_set_cache_size(ctx_.get(), size); }
+
+void ContextCore::SetSessionTimeout(long seconds) { SSL_CTX_set_timeout(ctx_.get(), seconds); }
+
+void ContextCore::SetTickets(bool enabled) {
+  if (enabled) {
+    SSL_CTX_clear_options(ctx_.get(), SSL_OP_NO_TICKET);
+  } else {
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
+  }
+}
+
+void ContextCore::SetNumTickets(size_t n) { SSL_CTX_set_num_tickets(ctx_.get(), n); }
+
+void ContextCore::SetSessionIdContext(const std::string& sid_ctx) {
+  ErrorQueueGuard guard;
+  if (SSL_CTX_set_session_id_context(ctx_.get(), reinterpret_cast<const unsigned char*>(sid_ctx.data()),
+                                     static_cast<unsigned int>(sid_ctx.size())) != 1) {
+    Fail("ERR_OSC_BAD_OPTION", "session id context too long");
+  }
+  sid_ctx_ = sid_ctx;
+}
+
+std::string ContextCore::DeriveSessionIdContext(const std::string& service_name) const {
+  ErrorQueueGuard guard;
+  MdCtxPtr md(EVP_MD_CTX_new());
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) Fail("ERR_OSC_OPENSSL", "digest failed");
+  auto feed = [&](const void* data, size_t len) {
+    // Length-prefixed so that ("ab","c") and ("a","bc") differ.
+    uint32_t n = static_cast<uint32_t>(len);
+    EVP_DigestUpdate(md.get(), &n, sizeof n);
+    EVP_DigestUpdate(md.get(), data, len);
+  };
+  auto feed_der = [&](auto to_der, const auto* obj) {
+    unsigned char* der = nullptr;
+    int len = to_der(obj, &der);
+    if (len > 0) feed(der, static_cast<size_t>(len));
+    OPENSSL_free(der);
+  };
+  feed("openssl-session-cache/sid-ctx/1", 31);
+  feed(service_name.data(), service_name.size());
+  if (X509* cert = SSL_CTX_get0_certificate(ctx_.get())) feed_der(i2d_X509, cert);
+  int mode = SSL_CTX_get_verify_mode(ctx_.get());
+  feed(&mode, sizeof mode);
+  if (STACK_OF(X509_NAME)* names = SSL_CTX_get_client_CA_list(ctx_.get())) {
+    for (int i = 0; i < sk_X509_NAME_num(names); ++i) feed_der(i2d_X509_NAME, sk_X509_NAME_value(names, i));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(md.get(), digest, &len) != 1) Fail("ERR_OSC_OPENSSL", "digest failed");
+  static_assert(SSL_MAX_SID_CTX_LENGTH == 32, "SHA-256 fills the context exactly");
+  return std::string(reinterpret_cast<char*>(digest), len);
+}
+
+void ContextCore::FlushSessions(bool expired_only) {
+  ErrorQueueGuard guard;
+  SSL_CTX_flush_sessions(ctx_.get(), expired_only ? static_cast<long>(time(nullptr)) : 0);
+}
+
+bool ContextCore::RemoveSession(const std::string& id) {
+  ErrorQueueGuard guard;
+  if (id.empty() || id.size() > SSL_MAX_SSL_SESSION_ID_LENGTH) return false;
+  // The cache is keyed by (protocol version, id): probe with a placeholder for each version.
+  static const int kVersions[] = {TLS1_3_VERSION, TLS1_2_VERSION, TLS1_1_VERSION, TLS1_VERSION};
+  for (int version : kVersions) {
+    SessionPtr probe(SSL_SESSION_new());
+    if (!probe) return false;
+    SSL_SESSION_set1_id(probe.get(), reinterpret_cast<const unsigned char*>(id.data()),
+                        static_cast<unsigned int>(id.size()));
+    SSL_SESSION_set_protocol_version(probe.get(), version);
+    t_probing = true;
+    int removed = SSL_CTX_remove_session(ctx_.get(), probe.get());
+    t_probing = false;
+    if (removed == 1) {
+      std::lock_guard<std::mutex> lock(events_mutex_);
+      if (notify_) {
+        bool was_empty = events_.empty();
+        events_.push_back({SessionEventType::kRemoved, id});
+        if (was_empty) notify_();
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+CacheStats ContextCore::Stats() const {
+  SSL_CTX* c = ctx_.get();
+  return CacheStats{SSL_CTX_sess_number(c),     SSL_CTX_sess_connect(c),
+                    SSL_CTX_sess_accept(c),     SSL_CTX_sess_accept_good(c),
+                    SSL_CTX_sess_accept_renegotiate(c), SSL_CTX_sess_hits(c),
+                    SSL_CTX_sess_misses(c),     SSL_CTX_sess_timeouts(c),
+                    SSL_CTX_sess_cache_full(c), SSL_CTX_sess_cb_hits(c)};
+}
+
+void ContextCore::SetEventSink(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  notify_ = std::move(notify);
+  if (!notify_) events_.clear();
+}
+
+std::vector<SessionEvent> ContextCore::TakeEvents() {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  std::vector<SessionEvent> out;
+  out.swap(events_);
+  return out;
+}
+
+int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
+  Engine::OnSessionCached(ssl, sess);
+  if (ContextCore* self = From(SSL_get_SSL_CTX(ssl))) self->Queue(SessionEventType::kAdded, sess);
+  return 0;  // the internal cache keeps its own reference; we take none
+}
+
+void ContextCore::OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess) {
+  if (t_probing) return;
+  if (ContextCore* self = From(ctx)) self->Queue(SessionEventType::kRemoved, sess);
+}
+
+void ContextCore::Queue(SessionEventType type, SSL_SESSION* sess) {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  if (!notify_) return;
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  bool was_empty = events_.empty();
+  events_.push_back({type, std::string(reinterpret_cast<const char*>(id), len)});
+  if (was_empty) notify_();
+}
+
+}  // namespace osc

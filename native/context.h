@@ -1,0 +1,102 @@
+// The context layer: one SSL_CTX (certificates, protocol options, the internal session cache).
+// Plain C++ so that every transport, and later every thread, can share it through a shared_ptr.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ssl_ptr.h"
+
+namespace osc {
+
+// A failure with a stable code for JS (e.g. "ERR_OSC_KEY_MISMATCH") and OpenSSL's reason as message.
+class TlsError : public std::runtime_error {
+ public:
+  TlsError(const char* code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  const char* code() const noexcept { return code_; }
+
+ private:
+  const char* code_;
+};
+
+enum class SessionEventType : uint8_t { kAdded = 0, kRemoved = 1 };
+
+struct SessionEvent {
+  SessionEventType type;
+  std::string id;  // raw session id bytes
+};
+
+struct CacheStats {
+  long number, connect, accept, accept_good, accept_renegotiate, hits, misses, timeouts, cache_full,
+      cb_hits;
+};
+
+class ContextCore {
+ public:
+  ContextCore();  // throws TlsError
+  ~ContextCore();
+  ContextCore(const ContextCore&) = delete;
+  ContextCore& operator=(const ContextCore&) = delete;
+
+  SSL_CTX* ctx() const { return ctx_.get(); }
+
+  // Configuration; each throws TlsError with OpenSSL's reason.
+  void UseCertificateChain(const std::string& pem);
+  void UsePrivateKey(const std::string& pem, const std::string& passphrase);
+  void AddTrustedCertificates(const std::string& pem);
+  void SetVerify(bool request_cert, bool reject_unauthorized);
+  void SetProtocolRange(int min_version, int max_version);
+  void SetCipherList(const std::string& ciphers);
+  void SetCipherSuites(const std::string& suites);
+  void SetAlpnProtocols(const std::string& wire);  // ALPN wire format: length-prefixed names
+  void SetSessionCacheEnabled(bool enabled);
+  void SetSessionCacheSize(long size);
+  void SetSessionTimeout(long seconds);
+  void SetTickets(bool enabled);
+  void SetNumTickets(size_t n);
+  void SetSessionIdContext(const std::string& sid_ctx);
+  // The default session id context: a digest over the service name, the certificate, the verify mode
+  // and the trusted CA names (what nginx and HAProxy derive theirs from).
+  std::string DeriveSessionIdContext(const std::string& service_name) const;
+  const std::string& session_id_context() const { return sid_ctx_; }
+
+  // The internal cache.
+  void FlushSessions(bool expired_only);
+  bool RemoveSession(const std::string& id);
+  CacheStats Stats() const;
+  long CacheSize() const { return SSL_CTX_sess_get_cache_size(ctx_.get()); }
+  long Timeout() const { return SSL_CTX_get_timeout(ctx_.get()); }
+
+  // Session events, queued from whatever thread runs the handshake; `notify` runs when the queue goes
+  // from empty to non-empty, so a burst costs one wake-up.
+  void SetEventSink(std::function<void()> notify);
+  std::vector<SessionEvent> TakeEvents();
+
+  bool reject_unauthorized() const { return reject_unauthorized_; }
+  const std::string& alpn() const { return alpn_; }
+
+  static ContextCore* From(SSL_CTX* ctx);
+
+ private:
+  static int OnNewSession(SSL* ssl, SSL_SESSION* sess);
+  static void OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess);
+  static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                          const unsigned char* in, unsigned int inlen, void* arg);
+  void Queue(SessionEventType type, SSL_SESSION* sess);
+
+  SslCtxPtr ctx_;
+  bool reject_unauthorized_ = true;
+  std::string alpn_;
+  std::mutex events_mutex_;
+  std::function<void()> notify_;
+  std::vector<SessionEvent> events_;
+  std::string sid_ctx_;
+};
+
+}  // namespace osc

@@ -1,0 +1,158 @@
+#include "context_binding.h"
+
+#include "binding_util.h"
+
+namespace osc {
+
+Napi::FunctionReference* SecureContextWrap::constructor_ = nullptr;
+
+Napi::Function SecureContextWrap::Init(Napi::Env env) {
+  Napi::Function fn = DefineClass(
+      env, "SecureContext",
+      {
+          InstanceMethod<&SecureContextWrap::SetSessionIdContext>("setSessionIdContext"),
+          InstanceMethod<&SecureContextWrap::GetSessionIdContext>("getSessionIdContext"),
+          InstanceMethod<&SecureContextWrap::SetCacheSize>("setCacheSize"),
+          InstanceMethod<&SecureContextWrap::SetTimeout>("setTimeout"),
+          InstanceMethod<&SecureContextWrap::Flush>("flush"),
+          InstanceMethod<&SecureContextWrap::Remove>("remove"),
+          InstanceMethod<&SecureContextWrap::Stats>("stats"),
+          InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
+      });
+  // One per process is enough to recognise our own objects; kept for the process lifetime.
+  if (constructor_ == nullptr) constructor_ = new Napi::FunctionReference(Napi::Persistent(fn));
+  return fn;
+}
+
+std::shared_ptr<ContextCore> SecureContextWrap::CoreOf(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor_->Value())) {
+    throw Napi::TypeError::New(env, "expected a native SecureContext");
+  }
+  return Unwrap(value.As<Napi::Object>())->core_;
+}
+
+SecureContextWrap::SecureContextWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+  Napi::Env env = info.Env();
+  try {
+    core_ = std::make_shared<ContextCore>();
+    Configure(env, info[0].As<Napi::Object>());
+  } catch (const TlsError& e) {
+    throw ToJsError(env, e);
+  }
+}
+
+SecureContextWrap::~SecureContextWrap() { StopEvents(); }
+
+// Options arrive validated and normalised by lib/context.ts.
+void SecureContextWrap::Configure(Napi::Env, const Napi::Object& o) {
+  auto has = [&](const char* k) { return o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull(); };
+  auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().Int64Value(); };
+  auto flag = [&](const char* k) { return o.Get(k).ToBoolean().Value(); };
+  ContextCore& c = *core_;
+  if (has("cert")) c.UseCertificateChain(BytesOf(o.Get("cert")));
+  if (has("key")) c.UsePrivateKey(BytesOf(o.Get("key")), has("passphrase") ? BytesOf(o.Get("passphrase")) : "");
+  if (has("ca")) c.AddTrustedCertificates(BytesOf(o.Get("ca")));
+  c.SetVerify(flag("requestCert"), flag("rejectUnauthorized"));
+  c.SetProtocolRange(static_cast<int>(num("minVersion")), static_cast<int>(num("maxVersion")));
+  if (has("ciphers")) c.SetCipherList(BytesOf(o.Get("ciphers")));
+  if (has("ciphersuites")) c.SetCipherSuites(BytesOf(o.Get("ciphersuites")));
+  if (has("alpn")) c.SetAlpnProtocols(BytesOf(o.Get("alpn")));
+  c.SetSessionCacheEnabled(flag("sessionCache"));
+  c.SetSessionCacheSize(static_cast<long>(num("sessionCacheSize")));
+  c.SetSessionTimeout(static_cast<long>(num("sessionTimeout")));
+  c.SetTickets(flag("tickets"));
+  c.SetNumTickets(static_cast<size_t>(num("numTickets")));
+  // Last, so that the derived default sees the final certificate, verify mode and CA list.
+  c.SetSessionIdContext(has("sessionIdContext") ? BytesOf(o.Get("sessionIdContext"))
+                                                : c.DeriveSessionIdContext(BytesOf(o.Get("serviceName"))));
+}
+
+Napi::Value SecureContextWrap::SetSessionIdContext(const Napi::CallbackInfo& info) {
+  try {
+    core_->SetSessionIdContext(BytesOf(info[0]));
+  } catch (const TlsError& e) {
+    throw ToJsError(info.Env(), e);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SecureContextWrap::GetSessionIdContext(const Napi::CallbackInfo& info) {
+  return CopyBuffer(info.Env(), core_->session_id_context());
+}
+
+Napi::Value SecureContextWrap::SetCacheSize(const Napi::CallbackInfo& info) {
+  core_->SetSessionCacheSize(static_cast<long>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value SecureContextWrap::SetTimeout(const Napi::CallbackInfo& info) {
+  core_->SetSessionTimeout(static_cast<long>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value SecureContextWrap::Flush(const Napi::CallbackInfo& info) {
+  core_->FlushSessions(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value SecureContextWrap::Remove(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core_->RemoveSession(BytesOf(info[0])));
+}
+
+Napi::Value SecureContextWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CacheStats s = core_->Stats();
+  Napi::Object o = Napi::Object::New(env);
+  auto put = [&](const char* k, long v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+  put("number", s.number);
+  put("accept", s.accept);
+  put("acceptGood", s.accept_good);
+  put("acceptRenegotiate", s.accept_renegotiate);
+  put("hits", s.hits);
+  put("misses", s.misses);
+  put("timeouts", s.timeouts);
+  put("cacheFull", s.cache_full);
+  put("callbackHits", s.cb_hits);
+  put("cacheSize", core_->CacheSize());
+  put("timeout", core_->Timeout());
+  return o;
+}
+
+// setEventHandler(fn | null): fn receives batches [[type, idBuffer], ...] (0 = added, 1 = removed).
+Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StopEvents();
+  if (!info[0].IsFunction()) return env.Undefined();
+  events_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "osc:session-events", 0, 1);
+  events_.Unref(env);  // listening for events must not keep the process alive
+  events_on_ = true;
+  std::weak_ptr<ContextCore> weak = core_;
+  Napi::ThreadSafeFunction tsfn = events_;
+  core_->SetEventSink([tsfn, weak]() mutable {
+    tsfn.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
+      std::shared_ptr<ContextCore> core = weak.lock();
+      if (!core || fn.IsEmpty()) return;
+      std::vector<SessionEvent> events = core->TakeEvents();
+      if (events.empty()) return;
+      Napi::Array batch = Napi::Array::New(env, events.size());
+      for (size_t i = 0; i < events.size(); ++i) {
+        Napi::Array pair = Napi::Array::New(env, 2);
+        pair.Set(0u, Napi::Number::New(env, static_cast<int>(events[i].type)));
+        pair.Set(1u, CopyBuffer(env, events[i].id));
+        batch.Set(static_cast<uint32_t>(i), pair);
+      }
+      fn.Call({batch});
+    });
+  });
+  return env.Undefined();
+}
+
+void SecureContextWrap::StopEvents() {
+  if (!events_on_) return;
+  events_on_ = false;
+  core_->SetEventSink(nullptr);
+  events_.Release();
+}
+
+}  // namespace osc

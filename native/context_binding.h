@@ -1,0 +1,37 @@
+// SecureContext: the JS handle of one ContextCore (one SSL_CTX and its session cache).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "context.h"
+
+namespace osc {
+
+class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static std::shared_ptr<ContextCore> CoreOf(const Napi::Value& value);  // throws a JS TypeError
+  explicit SecureContextWrap(const Napi::CallbackInfo& info);
+  ~SecureContextWrap() override;
+
+ private:
+  static Napi::FunctionReference* constructor_;
+  void Configure(Napi::Env env, const Napi::Object& o);
+  Napi::Value SetSessionIdContext(const Napi::CallbackInfo& info);
+  Napi::Value GetSessionIdContext(const Napi::CallbackInfo& info);
+  Napi::Value SetCacheSize(const Napi::CallbackInfo& info);
+  Napi::Value SetTimeout(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value SetEventHandler(const Napi::CallbackInfo& info);
+  void StopEvents();
+
+  std::shared_ptr<ContextCore> core_;
+  Napi::ThreadSafeFunction events_;  // bound while JS listens for session events
+  bool events_on_ = false;
+};
+
+}  // namespace osc
