@@ -9,7 +9,9 @@
         "native/context_binding.cc",
         "native/engine.cc",
         "native/connection_binding.cc",
-        "native/certgen.cc"
+        "native/certgen.cc",
+        "native/tcp_connection.cc",
+        "native/tcp_server.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000", "OPENSSL_SUPPRESS_DEPRECATED"],

@@ -6,8 +6,10 @@
 //   --time S         seconds per handshake run; default 2, quick 1
 //   --only a,b       contestants by id (addon, node, node-sid, c)
 //   --no-callgrind   skip the instruction counts
+//   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
 //   --publish        also copy results.json and chart.svg to bench/results/
+// --quick uses the P-256 certificate only and smaller memory/bulk sizes.
 // Writes bench/out/results.json and bench/out/chart.svg; exits 1 when any
 // cell fails its checks (e.g. a "resumed" cell that did not resume).
 const fs = require('fs');
@@ -44,22 +46,35 @@ const NODE = process.execPath;
 const ROOT = setup.ROOT;
 const DIST = path.join(ROOT, '..', 'dist', 'index.js');
 const nodeServer = (script, mode) => (port, c) =>
-  [NODE, [path.join(ROOT, 'servers', script), '--port', String(port), '--cert', c.cert, '--key', c.key, '--mode', mode]];
+  [NODE, ['--expose-gc', path.join(ROOT, 'servers', script), '--port', String(port), '--cert', c.cert, '--key', c.key, '--mode', mode]];
+
+// The addon is usable when dist/ loads in a fresh node (its native part may be
+// mid-rebuild): returns true or the reason to skip it.
+function addonAvailable() {
+  if (!fs.existsSync(DIST)) return 'dist/index.js not built (npm run build)';
+  try {
+    execFileSync(NODE, ['-e', `require(${JSON.stringify(DIST)})`], { stdio: 'pipe', timeout: 20000 });
+    return true;
+  } catch (e) {
+    return `dist/ does not load: ${String(e.stderr || e.message).split('\n').find((l) => /Error/.test(l)) || e.message}`;
+  }
+}
 
 const CONTESTANTS = [
   { id: 'addon', label: 'addon (SSL_CTX cache)', cmd: nodeServer('addon.js', 'auto'),
-    available: () => fs.existsSync(DIST) || 'dist/index.js not built (npm run build)' },
-  { id: 'node', label: 'node:tls defaults (tickets)', cmd: nodeServer('node-tls.js', 'tickets') },
+    gc: true, available: addonAvailable },
+  { id: 'node', label: 'node:tls defaults (tickets)', cmd: nodeServer('node-tls.js', 'tickets'), gc: true },
   // Node's session events never resume TLS 1.3 (the ticket identity is not
   // the id handed to newSession): expected, reported, not a bench failure.
-  { id: 'node-sid', label: 'node:tls session-ID Map', cmd: nodeServer('node-tls.js', 'sessionid'),
+  { id: 'node-sid', label: 'node:tls session-ID Map', cmd: nodeServer('node-tls.js', 'sessionid'), gc: true,
     noResume: { '1.3': 'node:tls session events do not resume TLS 1.3' } },
   { id: 'c', label: 'C OpenSSL server', cmd: (port, c) => [path.join(setup.BIN, 'c_server'), [String(port), c.cert, c.key]] },
 ];
 
 // ---- cells -------------------------------------------------------------------
 const CELLS = [];
-for (const cert of ['rsa', 'p256']) {
+const CERTS = quick ? ['p256'] : ['rsa', 'p256'];
+for (const cert of CERTS) {
   for (const tls of ['1.2', '1.3']) {
     for (const resumed of [false, true]) {
       const client = tls === '1.2' ? 's_time' : 'loadgen';
@@ -133,17 +148,18 @@ async function memory(contestant, cert) {
     await loadgen(s, { tls: '1.2', mode: 'full', conns: 20, seconds: 10 }); // warm up lazy init
     return s;
   };
+  const rss = async (s) => { if (contestant.gc) await s.gc(); return s.rss(); };
   let s = await fresh();
-  const before = s.rss();
+  const before = await rss(s);
   const r = await loadgen(s, { tls: '1.2', mode: 'full', conns: opt.cacheSessions, seconds: 120, concurrency: 2 });
-  const after = s.rss();
+  const after = await rss(s);
   await s.stop();
   if (r.connections !== opt.cacheSessions || r.failed) fail(`${contestant.id} / memory: ${r.connections}/${opt.cacheSessions} handshakes, ${r.failed} failed`);
   const cache = { handshakes: r.connections, rssBeforeKiB: before, rssAfterKiB: after,
     kibPer10k: ((after - before) * 10000) / r.connections, cachedSessions: s.stats ? s.stats.number : null };
 
   s = await fresh();
-  const idleBefore = s.rss();
+  const idleBefore = await rss(s);
   const i = await loadgen(s, { tls: '1.3', mode: 'idle', conns: opt.idleConns, seconds: 120, hold: 60 });
   await s.stop();
   const held = i.held || { connections: 0, rssKiB: NaN };
@@ -225,7 +241,7 @@ async function main() {
   const totalSteps = contestants.length * (CELLS.length + 1);
   let step = 0;
   for (const c of contestants) {
-    for (const cert of ['rsa', 'p256']) {
+    for (const cert of CERTS) {
       const cells = results.cells.filter((x) => x.cert === cert);
       const [cmd, args] = c.cmd(0, certs[cert]);
       let server;
@@ -282,7 +298,8 @@ async function main() {
   }
 
   if (opt.callgrind) {
-    const ids = ['addon', 'c', ...(flag('--callgrind-node') ? ['node', 'node-sid'] : [])];
+    // node under callgrind starts in ~11 s: --quick counts the C server only.
+    const ids = [...(quick && !flag('--callgrind-addon') ? [] : ['addon']), 'c', ...(flag('--callgrind-node') ? ['node', 'node-sid'] : [])];
     for (const c of contestants.filter((x) => ids.includes(x.id))) {
       for (const tls of ['1.2', '1.3']) {
         if (c.noResume && c.noResume[tls]) continue;

@@ -9,6 +9,8 @@ export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEv
 export { TLSConnection, ShutdownFlags } from './connection';
 export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
 export { wrap } from './wrap';
+export { Server, createServer } from './server';
+export type { ServerOptions, ListenOptions, ServerStats, AddressInfo, ClientInfo, ServerEvents } from './server';
 export type { WrapOptions } from './wrap';
 export { generateCertificate } from './certificate';
 export type { CertificateOptions, GeneratedCertificate } from './certificate';

@@ -1,10 +1,9 @@
 #include "context_binding.h"
 
+#include "addon_data.h"
 #include "binding_util.h"
 
 namespace osc {
-
-Napi::FunctionReference* SecureContextWrap::constructor_ = nullptr;
 
 Napi::Function SecureContextWrap::Init(Napi::Env env) {
   Napi::Function fn = DefineClass(
@@ -19,14 +18,13 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
           InstanceMethod<&SecureContextWrap::Stats>("stats"),
           InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
       });
-  // One per process is enough to recognise our own objects; kept for the process lifetime.
-  if (constructor_ == nullptr) constructor_ = new Napi::FunctionReference(Napi::Persistent(fn));
+  DataOf(env).secure_context = Napi::Persistent(fn);
   return fn;
 }
 
 std::shared_ptr<ContextCore> SecureContextWrap::CoreOf(const Napi::Value& value) {
   Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor_->Value())) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(DataOf(env).secure_context.Value())) {
     throw Napi::TypeError::New(env, "expected a native SecureContext");
   }
   return Unwrap(value.As<Napi::Object>())->core_;

@@ -17,7 +17,6 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   ~SecureContextWrap() override;
 
  private:
-  static Napi::FunctionReference* constructor_;
   void Configure(Napi::Env env, const Napi::Object& o);
   Napi::Value SetSessionIdContext(const Napi::CallbackInfo& info);
   Napi::Value GetSessionIdContext(const Napi::CallbackInfo& info);

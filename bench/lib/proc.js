@@ -69,6 +69,7 @@ class Server {
         if (k === 'READY') { clearTimeout(t); this.port = +v; this.pid = c.pid; resolve(this); }
         else if (k === 'STATS') { try { this.stats = JSON.parse(v); } catch {} }
         else if (k === 'IMPL') this.info.impl = v;
+        else if (k === 'GCDONE' && this.onGc) this.onGc();
       });
       c.on('exit', (code, sig) => { clearTimeout(t); reject(new Error(`${this.label} exited (${code ?? sig}) before READY\n${this.stderr}`)); });
     });
@@ -77,6 +78,15 @@ class Server {
   alive() { return this.child && this.child.exitCode === null && this.child.signalCode === null; }
   cpu() { return cpuSeconds(this.pid).self; }
   rss() { return rssKiB(this.pid); }
+
+  // Asks a node server for a full GC (SIGUSR2 -> "GCDONE"), bounded in time.
+  gc(timeoutMs = 10000) {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.onGc = () => { clearTimeout(t); this.onGc = null; resolve(); };
+      this.child.kill('SIGUSR2');
+    });
+  }
 
   // SIGTERM, wait for the STATS line and exit; SIGKILL after timeoutMs.
   async stop(timeoutMs = 15000) {

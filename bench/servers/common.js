@@ -3,7 +3,9 @@
 // harness can read its CPU and RSS from /proc/<pid> alone.
 //   node <server>.js --port P --cert FILE --key FILE [--mode M]
 // Prints "READY <port>" when listening; on SIGTERM prints "STATS {json}" and
-// exits 0 (a clean exit, so valgrind/callgrind write their output).
+// exits 0 (a clean exit, so valgrind/callgrind write their output); on
+// SIGUSR2 runs a full GC (when started with --expose-gc) and prints "GCDONE",
+// so RSS samples hold live data rather than garbage not yet collected.
 const fs = require('fs');
 
 function parseArgs(argv = process.argv.slice(2)) {
@@ -28,6 +30,10 @@ function ready(server, stats = () => ({})) {
   process.on('SIGTERM', () => {
     console.log(`STATS ${JSON.stringify(stats())}`);
     process.exit(0);
+  });
+  process.on('SIGUSR2', () => {
+    if (global.gc) global.gc();
+    console.log('GCDONE');
   });
 }
 

@@ -1,0 +1,219 @@
+#include "tcp_server.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "addon_data.h"
+#include "binding_util.h"
+#include "context_binding.h"
+#include "tcp_connection.h"
+
+namespace osc {
+
+Napi::Function TcpServer::Init(Napi::Env env) {
+  DataOf(env).connection_handle = Napi::Persistent(ConnectionHandle::Init(env));
+  return DefineClass(env, "TcpServer",
+                     {
+                         InstanceMethod<&TcpServer::Listen>("listen"),
+                         InstanceMethod<&TcpServer::Address>("address"),
+                         InstanceMethod<&TcpServer::Close>("close"),
+                         InstanceMethod<&TcpServer::CloseConnections>("closeConnections"),
+                         InstanceMethod<&TcpServer::Stats>("stats"),
+                     });
+}
+
+namespace {
+
+Napi::Error UvError(Napi::Env env, int code, const char* syscall) {
+  Napi::Error err = Napi::Error::New(env, std::string(syscall) + " " + uv_err_name(code) + ": " + uv_strerror(code));
+  err.Set("code", Napi::String::New(env, uv_err_name(code)));
+  err.Set("errno", Napi::Number::New(env, code));
+  err.Set("syscall", Napi::String::New(env, syscall));
+  return err;
+}
+
+}  // namespace
+
+// new TcpServer(context, { policy, handshakeTimeout, maxConnections, maxPendingHandshakes, highWaterMark }, owner)
+TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_buf_(new char[kReadBufferSize]) {
+  Napi::Env env = info.Env();
+  context_ = SecureContextWrap::CoreOf(info[0]);
+  Napi::Object o = info[1].As<Napi::Object>();
+  limits_.policy = static_cast<UncleanPolicy>(o.Get("policy").ToNumber().Uint32Value());
+  limits_.handshake_timeout_ms = static_cast<uint64_t>(o.Get("handshakeTimeout").ToNumber().Int64Value());
+  limits_.max_connections = o.Get("maxConnections").ToNumber().Uint32Value();
+  limits_.max_pending_handshakes = o.Get("maxPendingHandshakes").ToNumber().Uint32Value();
+  limits_.high_water_mark = static_cast<size_t>(o.Get("highWaterMark").ToNumber().Int64Value());
+  owner_ = Napi::Persistent(info[2].As<Napi::Object>());
+  if (napi_get_uv_event_loop(env, &loop_) != napi_ok) throw Napi::Error::New(env, "no event loop");
+}
+
+TcpServer::~TcpServer() {
+  if (cleanup_ != nullptr) napi_remove_async_cleanup_hook(cleanup_);
+}
+
+// listen(host, port, backlog, ipv6Only, reusePort)
+Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (listener_open_) throw UvError(env, UV_EALREADY, "listen");
+  std::string host = info[0].ToString().Utf8Value();
+  int port = info[1].ToNumber().Int32Value();
+  int backlog = info[2].ToNumber().Int32Value();
+  bool ipv6_only = info[3].ToBoolean().Value();
+  bool reuse_port = info[4].ToBoolean().Value();
+
+  sockaddr_storage addr;
+  bool v6 = host.find(':') != std::string::npos;
+  int r = v6 ? uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr))
+             : uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (r != 0) throw UvError(env, r, "listen");
+  if ((r = uv_tcp_init_ex(loop_, &listener_, v6 ? AF_INET6 : AF_INET)) != 0) throw UvError(env, r, "listen");
+  listener_.data = this;
+  listener_open_ = true;
+  auto fail = [&](int code, const char* syscall) {
+    CloseListener();
+    return UvError(env, code, syscall);
+  };
+  if (reuse_port) {
+    uv_os_fd_t fd;
+    int one = 1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener_), &fd) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      throw fail(uv_translate_sys_error(errno), "setsockopt");
+    }
+  }
+  if ((r = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0)) != 0) {
+    throw fail(r, "bind");
+  }
+  if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), backlog, OnConnection)) != 0) {
+    throw fail(r, "listen");
+  }
+  // Hold the JS object while the listener or connections live; clean up if the env goes away.
+  Ref();
+  if (cleanup_ == nullptr) napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_);
+  return env.Undefined();
+}
+
+void TcpServer::OnConnection(uv_stream_t* listener, int status) {
+  auto* self = static_cast<TcpServer*>(listener->data);
+  if (status < 0 || self->exiting_) return;
+  TcpConnection* conn = nullptr;
+  try {
+    conn = new TcpConnection(self);
+  } catch (const TlsError&) {
+    // Out of memory in OpenSSL: accept and drop, so the backlog does not stall.
+    auto* t = new uv_tcp_t;
+    uv_tcp_init(listener->loop, t);
+    uv_accept(listener, reinterpret_cast<uv_stream_t*>(t));
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return;
+  }
+  self->connections_.push_back(conn);
+  conn->Start(listener);  // a turned-away connection closes itself and is forgotten
+}
+
+Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!listener_open_) return env.Null();
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return env.Null();
+  char name[64] = {0};
+  int port;
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, name, sizeof name);
+    port = ntohs(a->sin6_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, name, sizeof name);
+    port = ntohs(a->sin_port);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("address", name);
+  o.Set("family", ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+  o.Set("port", port);
+  return o;
+}
+
+void TcpServer::CloseListener() {
+  if (!listener_open_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
+    auto* self = static_cast<TcpServer*>(h->data);
+    self->listener_open_ = false;
+    self->MaybeDone();
+  });
+}
+
+// close(): stop accepting; existing connections go on ("_onclose" once all are gone, as node:net).
+Napi::Value TcpServer::Close(const Napi::CallbackInfo& info) {
+  if (listener_open_) {
+    CloseListener();
+  } else {
+    MaybeDone();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpServer::CloseConnections(const Napi::CallbackInfo& info) {
+  // Copy: closing does not erase synchronously, but keep iteration independent of it anyway.
+  std::list<TcpConnection*> all = connections_;
+  for (TcpConnection* c : all) c->Destroy();
+  return info.Env().Undefined();
+}
+
+void TcpServer::Forget(TcpConnection* conn) {
+  connections_.remove(conn);
+  MaybeDone();
+}
+
+void TcpServer::MaybeDone() {
+  if (listener_open_ || !connections_.empty()) return;
+  if (exiting_) {
+    if (cleanup_ != nullptr) {
+      napi_remove_async_cleanup_hook(cleanup_);
+      cleanup_ = nullptr;
+    }
+    return;
+  }
+  if (cleanup_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_);
+    cleanup_ = nullptr;
+    Unref();
+    Napi::HandleScope scope(Env());
+    Napi::Object owner = owner_.Value();
+    try {
+      owner.Get("_onclose").As<Napi::Function>().MakeCallback(owner, {});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(Env(), e.Value());
+    }
+  }
+}
+
+void TcpServer::OnCleanup(napi_async_cleanup_hook_handle, void* arg) {
+  // The environment (process or worker) is going away: close everything, call no JS.
+  auto* self = static_cast<TcpServer*>(arg);
+  self->exiting_ = true;
+  self->CloseListener();
+  std::list<TcpConnection*> all = self->connections_;
+  for (TcpConnection* c : all) c->Destroy();
+  self->MaybeDone();
+}
+
+Napi::Value TcpServer::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("accepted", counters_.accepted);
+  o.Set("handshakes", counters_.handshakes);
+  o.Set("resumed", counters_.resumed);
+  o.Set("handshakeFailures", counters_.handshake_failures);
+  o.Set("handshakeTimeouts", counters_.handshake_timeouts);
+  o.Set("rejectedMaxConnections", counters_.rejected_max_connections);
+  o.Set("rejectedMaxPendingHandshakes", counters_.rejected_max_pending);
+  o.Set("connections", counters_.open);
+  o.Set("pendingHandshakes", counters_.pending);
+  return o;
+}
+
+}  // namespace osc
