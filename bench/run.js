@@ -141,6 +141,9 @@ function summarize(cell, runs) {
 }
 
 // ---- memory: RSS per cached session and per idle connection -------------------------
+// Cache cost = RSS growth over a second batch of full handshakes (each adds a
+// session), after a first equal batch: the first one also pays one-time growth
+// (V8 young generation, malloc arenas) that is not the cache's.
 async function memory(contestant, cert) {
   const fresh = async () => {
     const [cmd, args] = contestant.cmd(0, cert);
@@ -149,13 +152,19 @@ async function memory(contestant, cert) {
     return s;
   };
   const rss = async (s) => { if (contestant.gc) await s.gc(); return s.rss(); };
+  const batch = async (s) => {
+    const r = await loadgen(s, { tls: '1.2', mode: 'full', conns: opt.cacheSessions, seconds: 180, concurrency: 2 });
+    if (r.connections !== opt.cacheSessions || r.failed) fail(`${contestant.id} / memory: ${r.connections}/${opt.cacheSessions} handshakes, ${r.failed} failed`);
+    return r;
+  };
   let s = await fresh();
+  const start = await rss(s);
+  await batch(s);
   const before = await rss(s);
-  const r = await loadgen(s, { tls: '1.2', mode: 'full', conns: opt.cacheSessions, seconds: 120, concurrency: 2 });
+  const r = await batch(s);
   const after = await rss(s);
   await s.stop();
-  if (r.connections !== opt.cacheSessions || r.failed) fail(`${contestant.id} / memory: ${r.connections}/${opt.cacheSessions} handshakes, ${r.failed} failed`);
-  const cache = { handshakes: r.connections, rssBeforeKiB: before, rssAfterKiB: after,
+  const cache = { handshakes: r.connections, rssStartKiB: start, rssBeforeKiB: before, rssAfterKiB: after,
     kibPer10k: ((after - before) * 10000) / r.connections, cachedSessions: s.stats ? s.stats.number : null };
 
   s = await fresh();
@@ -277,7 +286,7 @@ async function main() {
       if (server.stats) results.contestants.find((x) => x.id === c.id)[`stats_${cert}`] = server.stats;
     }
     step++;
-    progress(`[${step}/${totalSteps}] ${c.id}: memory (${opt.cacheSessions} cached sessions, ${opt.idleConns} idle connections)`);
+    progress(`[${step}/${totalSteps}] ${c.id}: memory (2 x ${opt.cacheSessions} cached sessions, ${opt.idleConns} idle connections)`);
     try {
       results.memory.push({ id: c.id, ...(await memory(c, certs.p256)) });
     } catch (e) {

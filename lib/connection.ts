@@ -273,3 +273,19 @@ export class TLSConnection extends Duplex {
     }
   }
 }
+
+/** Typed events of {@link TLSConnection} (in addition to those of stream.Duplex). */
+export interface TLSConnection {
+  on(event: 'secure', listener: (session: SessionDetails) => void): this;
+  on(event: 'close', listener: (info: CloseInfo) => void): this;
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'secure', listener: (session: SessionDetails) => void): this;
+  once(event: 'close', listener: (info: CloseInfo) => void): this;
+  once(event: 'data', listener: (chunk: Buffer) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}

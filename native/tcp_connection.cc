@@ -49,6 +49,7 @@ bool TcpConnection::Start(uv_stream_t* listener) {
     return false;
   }
   counted_ = true;
+  RememberAddresses();
   c.open++;
   c.pending++;
   uv_tcp_nodelay(&tcp_, 1);  // handshake flights are single writes; Nagle would only delay them
@@ -117,15 +118,13 @@ void TcpConnection::Secure() {
   handle_ = ConnectionHandle::Unwrap(obj);
   handle_->Bind(this);
   handle_ref_ = Napi::Persistent(obj);
-  int rport = 0, lport = 0;
-  std::string raddr = PeerName(true, &rport), laddr = PeerName(false, &lport);
   Napi::Object owner = server_->owner();
   try {
     owner.Get("_onconnection")
         .As<Napi::Function>()
-        .MakeCallback(owner, {obj, SessionInfoToJs(env, info), Napi::String::New(env, raddr),
-                              Napi::Number::New(env, rport), Napi::String::New(env, laddr),
-                              Napi::Number::New(env, lport)});
+        .MakeCallback(owner, {obj, SessionInfoToJs(env, info), Napi::String::New(env, remote_address_),
+                              Napi::Number::New(env, remote_port_), Napi::String::New(env, local_address_),
+                              Napi::Number::New(env, local_port_)});
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }
@@ -141,14 +140,12 @@ void TcpConnection::HandshakeFailed(const char* code, const std::string& reason)
   if (server_->exiting()) return;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
-  int port = 0;
-  std::string addr = PeerName(true, &port);
   Napi::Object owner = server_->owner();
   try {
     owner.Get("_ontlsclienterror")
         .As<Napi::Function>()
         .MakeCallback(owner, {Napi::String::New(env, code), Napi::String::New(env, reason),
-                              Napi::String::New(env, addr), Napi::Number::New(env, port)});
+                              Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_)});
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }
@@ -339,6 +336,11 @@ bool TcpConnection::CallHandle(const char* method, std::initializer_list<napi_va
     napi_fatal_exception(env, e.Value());
     return true;
   }
+}
+
+void TcpConnection::RememberAddresses() {
+  remote_address_ = PeerName(true, &remote_port_);
+  local_address_ = PeerName(false, &local_port_);
 }
 
 std::string TcpConnection::PeerName(bool remote, int* port) const {

@@ -51,8 +51,11 @@ class TcpConnection {
   // Calls a method of the JS handle; false when it returned false. Skipped once the env is going away.
   bool CallHandle(const char* method, std::initializer_list<napi_value> args);
   std::string PeerName(bool remote, int* port) const;
+  void RememberAddresses();
 
   TcpServer* server_;
+  std::string remote_address_, local_address_;  // read at accept: the peer may be gone by the end
+  int remote_port_ = 0, local_port_ = 0;
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   Engine engine_;
