@@ -169,14 +169,14 @@ static void bulk(SSL *ssl) {
   free(in);
 }
 
-static int take_ticket(void) {
+static int claim_connection(void) {
   return atomic_fetch_add(&issued, 1) < opt.conns && now() < deadline;
 }
 
 static void *run(void *arg) {
   struct worker *w = arg;
   int offer = strcmp(opt.mode, "resume") == 0;
-  while (take_ticket()) {
+  while (claim_connection()) {
     SSL *ssl = open_conn(w, offer);
     if (!ssl) continue;
     if (strcmp(opt.mode, "bulk") == 0) bulk(ssl);

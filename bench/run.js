@@ -183,17 +183,22 @@ const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 const fmt = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
+function labelOf(results, id) {
+  const c = results.contestants.find((x) => x.id === id);
+  return c.impl ? `${c.label} [${c.impl}]` : c.label;
+}
+
 function table(results) {
   const out = [];
-  const head = `${pad('cell', 46)}${pad('contestant', 28)}${lpad('rate', 11)}${lpad('srv ms', 9)}${lpad('cli ms', 9)}${lpad('resumed', 14)}${lpad('cpu÷node', 10)}${lpad('cpu÷C', 8)}`;
+  const head = `${pad('cell', 46)}${pad('contestant', 32)}${lpad('rate', 11)}${lpad('srv ms', 9)}${lpad('cli ms', 9)}${lpad('resumed', 14)}${lpad('cpu÷node', 10)}${lpad('cpu÷C', 8)}`;
   out.push(head, '-'.repeat(head.length));
   for (const cell of results.cells) {
     let first = true;
     for (const [id, r] of Object.entries(cell.results)) {
-      const label = results.contestants.find((c) => c.id === id).label;
+      const label = labelOf(results, id);
       const rate = r.error ? 'error' : `${fmt(r.rate, cell.unit === 'MB/s' ? 1 : 0)} ${cell.unit === 'MB/s' ? 'MB/s' : '/s'}`;
       const res = r.status === 'unsupported' ? 'no (n/a)' : `${r.resumed}/${r.connections}`;
-      out.push(`${pad(first ? cell.title : '', 46)}${pad(label, 28)}${lpad(rate, 11)}${lpad(fmt(r.serverMs), 9)}${lpad(fmt(r.clientMs), 9)}` +
+      out.push(`${pad(first ? cell.title : '', 46)}${pad(label, 32)}${lpad(rate, 11)}${lpad(fmt(r.serverMs), 9)}${lpad(fmt(r.clientMs), 9)}` +
         `${lpad(cell.resumed || r.resumed ? res : '-', 14)}${lpad(fmt(r.cpuVsNode, 2), 10)}${lpad(fmt(r.cpuVsC, 2), 8)}${r.status === 'failed' ? '  FAIL' : ''}`);
       first = false;
     }
@@ -203,7 +208,7 @@ function table(results) {
   if (results.memory.length) {
     out.push('', `${pad('memory (server RSS)', 30)}${lpad(`KiB per 10k sessions`, 22)}${lpad('cached', 9)}${lpad(`RSS w/ ${opt.idleConns} idle`, 18)}${lpad('KiB/idle conn', 15)}`);
     for (const m of results.memory) {
-      const label = results.contestants.find((c) => c.id === m.id).label;
+      const label = labelOf(results, m.id);
       out.push(`${pad(label, 30)}${lpad(fmt(m.cache.kibPer10k, 0), 22)}${lpad(m.cache.cachedSessions ?? '-', 9)}` +
         `${lpad(`${fmt(m.idle.rssKiB / 1024, 1)} MiB`, 18)}${lpad(fmt(m.idle.kibPerConn, 1), 15)}`);
     }
@@ -211,8 +216,8 @@ function table(results) {
   if (results.callgrind.length) {
     out.push('', 'instructions per resumed handshake in the server (callgrind, P-256):');
     for (const c of results.callgrind) {
-      const label = results.contestants.find((x) => x.id === c.id).label;
-      out.push(`  ${pad(label, 28)} TLS${c.tls}  ${lpad(c.error ? 'error' : c.irPerHandshake.toLocaleString('en'), 12)} Ir  (n=${c.n})`);
+      const label = labelOf(results, c.id);
+      out.push(`  ${pad(label, 32)} TLS${c.tls}  ${lpad(c.error ? 'error' : c.irPerHandshake.toLocaleString('en'), 12)} Ir  (n=${c.n})`);
     }
   }
   return out.join('\n');

@@ -48,8 +48,12 @@ export interface Binding {
   [key: string]: any;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const binding: Binding = require('node-gyp-build')(path.join(__dirname, '..'));
+// OSC_ADDON_PATH points at another build of the same sources (the sanitizer build, scripts/build-asan.js).
+const binding: Binding = process.env.OSC_ADDON_PATH
+  ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(process.env.OSC_ADDON_PATH)
+  : // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('node-gyp-build')(path.join(__dirname, '..'));
 export default binding;
 
 /** Bits of EngineResult[0] (native/engine.h). */

@@ -1,8 +1,8 @@
 'use strict';
 // The addon's contestant: OpenSSL's own SSL_CTX session cache, tickets off.
 // Uses osc.createServer (native server) when the package exports it, else
-// osc.wrap over a node:net server; "impl" in the STATS line and on the
-// READY line's tail says which one ran.
+// osc.wrap over a node:net server; the IMPL line (and "impl" in STATS) says
+// which one ran.
 //   --mode auto|server|wrap   (auto: createServer if present)
 const net = require('net');
 const path = require('path');
@@ -29,6 +29,6 @@ if (mode === 'server') {
 }
 server.on('error', (e) => { console.error(e); process.exit(1); });
 server.listen(o.port, '127.0.0.1', () => {
+  console.log(`IMPL ${mode}`); // before READY, so the harness has it at start
   ready(server, () => ({ impl: mode, ...(context && context.stats ? context.stats() : {}) }));
-  console.log(`IMPL ${mode}`);
 });
