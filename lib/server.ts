@@ -190,6 +190,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The context: certificate, options and the session cache. */
   readonly context: SecureContext;
   private readonly native: NativeServer;
+  // Native holds this weakly except while listening; the facade keeps it alive.
+  private readonly owner: object;
   private isListening = false;
 
   constructor(options: ServerOptions = {}, listener?: (connection: TLSConnection) => void) {
@@ -216,7 +218,8 @@ export class Server extends EventEmitter<ServerEvents> {
         this.emit('close');
       },
     };
-    this.native = new binding.TcpServer(this.context.native, limits, owner);
+    this.owner = owner;
+    this.native = new binding.TcpServer(this.context.native, limits, this.owner);
     if (listener) this.on('secureConnection', listener);
   }
 

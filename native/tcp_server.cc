@@ -45,7 +45,8 @@ TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_bu
   limits_.max_connections = o.Get("maxConnections").ToNumber().Uint32Value();
   limits_.max_pending_handshakes = o.Get("maxPendingHandshakes").ToNumber().Uint32Value();
   limits_.high_water_mark = static_cast<size_t>(o.Get("highWaterMark").ToNumber().Int64Value());
-  owner_ = Napi::Persistent(info[2].As<Napi::Object>());
+  // Weak until listening: the owner's closures reference the facade that holds this object.
+  owner_ = Napi::Weak(info[2].As<Napi::Object>());
   if (napi_get_uv_event_loop(env, &loop_) != napi_ok) throw Napi::Error::New(env, "no event loop");
 }
 
@@ -89,8 +90,9 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), backlog, OnConnection)) != 0) {
     throw fail(r, "listen");
   }
-  // Hold the JS object while the listener or connections live; clean up if the env goes away.
+  // Hold the JS objects while the listener or connections live; clean up if the env goes away.
   Ref();
+  owner_.Ref();
   if (cleanup_ == nullptr) napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_);
   return env.Undefined();
 }
@@ -180,9 +182,10 @@ void TcpServer::MaybeDone() {
   if (cleanup_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_);
     cleanup_ = nullptr;
-    Unref();
     Napi::HandleScope scope(Env());
     Napi::Object owner = owner_.Value();
+    Unref();
+    owner_.Unref();
     try {
       owner.Get("_onclose").As<Napi::Function>().MakeCallback(owner, {});
     } catch (const Napi::Error& e) {
