@@ -31,10 +31,13 @@ export class TLSError extends Error {
 
 /** Re-throws a native error (plain Error with `code`) as a {@link TLSError}. */
 export function rethrowNative(err: unknown, context: string): never {
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
-    const code = (err as unknown as { code: string }).code;
+  // Not `instanceof Error`: the addon creates its errors in the main realm, which differs from the
+  // caller's in a vm context (jest runs tests in one), and such errors would escape unconverted.
+  if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string') {
+    const { code, message } = err as { code: string; message?: unknown };
     if (code.startsWith('ERR_OSC_')) {
-      throw new TLSError(code as TLSErrorCode, err.message, `${context}: ${err.message}`);
+      const reason = String(message);
+      throw new TLSError(code as TLSErrorCode, reason, `${context}: ${reason}`);
     }
   }
   throw err;

@@ -15,6 +15,16 @@ namespace osc {
 namespace {
 
 int g_ctx_index = -1;  // SSL_CTX ex_data slot holding the owning ContextCore
+// SSL_SESSION ex_data slot: non-null while the session sits in the internal cache. OpenSSL calls the
+// remove callback on every removal attempt, found or not (SSL_free, fatal alerts, repeated removes),
+// so this mark is what tells a real removal from a no-op.
+int g_sess_index = -1;
+void* const kInCache = reinterpret_cast<void*>(1);
+// A duplicated session (the next TLS 1.3 ticket) is not in the cache until it is added itself.
+int ClearMarkOnDup(CRYPTO_EX_DATA*, const CRYPTO_EX_DATA*, void** from_d, int, long, void*) {
+  *from_d = nullptr;
+  return 1;
+}
 // Set while RemoveSession probes the cache with placeholders, whose remove callbacks are not events.
 thread_local bool t_probing = false;
 
@@ -49,6 +59,9 @@ ContextCore::ContextCore() {
   ErrorQueueGuard guard;
   if (g_ctx_index < 0) {
     g_ctx_index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  }
+  if (g_sess_index < 0) {
+    g_sess_index = SSL_SESSION_get_ex_new_index(0, nullptr, nullptr, ClearMarkOnDup, nullptr);
   }
   ctx_.reset(SSL_CTX_new(TLS_server_method()));
   if (!ctx_) Fail("ERR_OSC_OPENSSL", "SSL_CTX_new failed");
@@ -276,6 +289,7 @@ std::vector<SessionEvent> ContextCore::TakeEvents() {
 }
 
 int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
+  SSL_SESSION_set_ex_data(sess, g_sess_index, kInCache);  // called after SSL_CTX_add_session
   Engine::OnSessionCached(ssl, sess);
   if (ContextCore* self = From(SSL_get_SSL_CTX(ssl))) self->Queue(SessionEventType::kAdded, sess);
   return 0;  // the internal cache keeps its own reference; we take none
@@ -283,6 +297,8 @@ int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
 
 void ContextCore::OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess) {
   if (t_probing) return;
+  if (SSL_SESSION_get_ex_data(sess, g_sess_index) != kInCache) return;  // was not in the cache
+  SSL_SESSION_set_ex_data(sess, g_sess_index, nullptr);
   if (ContextCore* self = From(ctx)) self->Queue(SessionEventType::kRemoved, sess);
 }
 

@@ -1,0 +1,288 @@
+// Shared test helpers: a loopback server that wraps every accepted socket, a Node TLS client with
+// session capture and the three ways of ending a connection, and an `openssl s_client` runner.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import tls from 'node:tls';
+
+import {
+  CloseInfo,
+  SecureContext,
+  SessionDetails,
+  TLSConnection,
+  UncleanClosePolicy,
+  generateCertificate,
+  wrap,
+} from '../lib';
+
+/** One self-signed EC certificate per test file (CN=localhost, SAN localhost/127.0.0.1/::1). */
+export const CERT = generateCertificate();
+
+/** Rejects after `ms` with `what` in the message; keeps every wait in a test bounded. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Everything the server saw of one connection. */
+export interface ServerConn {
+  conn: TLSConnection;
+  /** Resolves with the session at 'secure', rejects if the connection closes first. */
+  secure: Promise<SessionDetails>;
+  /** Resolves with the CloseInfo of 'close' (always settles). */
+  closed: Promise<CloseInfo>;
+  /** 'error' events, in order. */
+  errors: Error[];
+}
+
+export interface ServerOptions {
+  uncleanClose?: UncleanClosePolicy;
+  /** What to do with each connection; default: echo (pipe it to itself). */
+  handler?: (conn: TLSConnection) => void;
+}
+
+/** A net.Server on 127.0.0.1:0 wrapping every socket with `wrap(socket, { context })`. */
+export class TestServer {
+  readonly conns: ServerConn[] = [];
+  private waiters: Array<() => void> = [];
+
+  private constructor(
+    readonly server: net.Server,
+    readonly context: SecureContext,
+  ) {}
+
+  static async start(context: SecureContext, options: ServerOptions = {}): Promise<TestServer> {
+    let self: TestServer | null = null;
+    const server = net.createServer((socket) => {
+      const conn = wrap(socket, { context, uncleanClose: options.uncleanClose });
+      const errors: Error[] = [];
+      conn.on('error', (err) => errors.push(err));
+      const closed = new Promise<CloseInfo>((resolve) => conn.once('close', (info: CloseInfo) => resolve(info)));
+      const secure = new Promise<SessionDetails>((resolve, reject) => {
+        conn.once('secure', resolve);
+        conn.once('close', () => reject(new Error(`closed before secure: ${errors[0]?.message ?? 'no error'}`)));
+      });
+      secure.catch(() => undefined); // observed by tests that expect it
+      (options.handler ?? ((c) => c.pipe(c)))(conn);
+      self!.conns.push({ conn, secure, closed, errors });
+      const waiters = self!.waiters;
+      self!.waiters = [];
+      for (const w of waiters) w();
+    });
+    self = new TestServer(server, context);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return self;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** The n-th accepted connection (0-based), waiting for it if needed. */
+  async connection(n: number, ms = 10000): Promise<ServerConn> {
+    const deadline = Date.now() + ms;
+    while (this.conns.length <= n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`connection #${n} never arrived (${this.conns.length} so far)`);
+      await within(new Promise<void>((r) => this.waiters.push(r)), left, `connection #${n}`).catch(() => undefined);
+    }
+    return this.conns[n];
+  }
+
+  /** The last accepted connection. */
+  last(): ServerConn {
+    if (this.conns.length === 0) throw new Error('no connection yet');
+    return this.conns[this.conns.length - 1];
+  }
+
+  /** Stops listening, destroys what is still open and awaits every close event. */
+  async close(): Promise<void> {
+    const listening = new Promise<void>((r) => this.server.close(() => r()));
+    for (const c of this.conns) if (!c.conn.destroyed) c.conn.destroy();
+    await within(Promise.all(this.conns.map((c) => c.closed)), 10000, 'server connections to close');
+    await within(listening, 10000, 'server to stop listening');
+  }
+}
+
+/** How the client ends its connection. */
+export type ClientEnding = 'close_notify' | 'fin' | 'rst';
+
+export interface ClientOptions extends tls.ConnectionOptions {
+  /** How to end after the echo round trip; default close_notify. */
+  ending?: ClientEnding;
+  /** Bytes to send and expect echoed; default 'ping'. Empty string: no round trip. */
+  message?: string;
+}
+
+export interface ClientResult {
+  reused: boolean;
+  protocol: string | null;
+  alpn: string | false | null;
+  /** The session to resume with: the last 'session' event (TLS 1.3 ticket) or getSession(). */
+  session: Buffer | undefined;
+  /** Number of 'session' events seen. */
+  sessionEvents: number;
+  authorized: boolean;
+}
+
+/**
+ * Connects with Node's TLS client over an explicit net.Socket (so the test controls FIN and RST),
+ * does one echo round trip, captures the session, ends the requested way and waits for the socket to
+ * close. Rejects on TLS errors.
+ */
+export async function connectClient(port: number, options: ClientOptions = {}): Promise<ClientResult> {
+  const { ending = 'close_notify', message = 'ping', ...tlsOptions } = options;
+  const raw = net.connect({ port, host: '127.0.0.1' });
+  raw.on('error', () => undefined); // RST on our own side surfaces here; the close still follows
+  const rawClosed = new Promise<void>((r) => raw.once('close', () => r()));
+  const sessions: Buffer[] = [];
+  const socket = tls.connect({ socket: raw, ca: CERT.cert, servername: 'localhost', ...tlsOptions });
+  socket.on('session', (s: Buffer) => sessions.push(s));
+  const tlsClosed = new Promise<void>((r) => socket.once('close', () => r()));
+  try {
+    await within(
+      new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('closed before secureConnect')));
+      }),
+      10000,
+      'secureConnect',
+    );
+    if (message.length > 0) {
+      let got = '';
+      await within(
+        new Promise<void>((resolve, reject) => {
+          socket.on('data', (d: Buffer) => {
+            got += d.toString();
+            if (got.length >= message.length) resolve();
+          });
+          socket.once('error', reject);
+          socket.once('end', () => reject(new Error(`ended after ${JSON.stringify(got)}`)));
+          socket.write(message);
+        }),
+        10000,
+        'echo',
+      );
+      if (got !== message) throw new Error(`echo mismatch: ${JSON.stringify(got)}`);
+    }
+    // TLS 1.3 tickets arrive right after the handshake, ahead of the echo; give stragglers a moment.
+    if (socket.getProtocol() === 'TLSv1.3') {
+      for (let i = 0; i < 50 && sessions.length === 0; i++) await delay(20);
+    }
+    const result: ClientResult = {
+      reused: socket.isSessionReused(),
+      protocol: socket.getProtocol(),
+      alpn: socket.alpnProtocol,
+      session: sessions.length > 0 ? sessions[sessions.length - 1] : socket.getSession(),
+      sessionEvents: sessions.length,
+      authorized: socket.authorized,
+    };
+    socket.on('error', () => undefined);
+    if (ending === 'close_notify') socket.end();
+    else if (ending === 'fin') raw.end();
+    else raw.resetAndDestroy();
+    await within(Promise.all([rawClosed, ending === 'close_notify' ? tlsClosed : Promise.resolve()]), 10000, 'client close');
+    return result;
+  } catch (err) {
+    socket.destroy();
+    raw.destroy();
+    await within(rawClosed, 10000, 'client close after failure');
+    throw err;
+  }
+}
+
+/** Connects and expects the handshake to fail; resolves with the client-side error (or null if it closed quietly). */
+export async function connectExpectingFailure(port: number, options: tls.ConnectionOptions = {}): Promise<Error | null> {
+  const socket = tls.connect({ port, host: '127.0.0.1', ca: CERT.cert, servername: 'localhost', ...options });
+  let error: Error | null = null;
+  socket.on('error', (e) => (error ??= e));
+  // In TLS 1.3 the client finishes before the server verifies it: write, then read the alert.
+  socket.on('secureConnect', () => socket.write('x'));
+  socket.resume();
+  await within(new Promise<void>((r) => socket.once('close', () => r())), 10000, 'failing client to close');
+  return error;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs a command, optionally writing `input` to its stdin after `inputDelayMs`, killed after `timeoutMs`. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; inputDelayMs?: number; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined);
+    const killer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 20000);
+    let inputTimer: NodeJS.Timeout | undefined;
+    const send = () => child.stdin.end(opts.input ?? '');
+    if (opts.inputDelayMs) inputTimer = setTimeout(send, opts.inputDelayMs);
+    else send();
+    child.on('error', (err) => {
+      clearTimeout(killer);
+      clearTimeout(inputTimer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      clearTimeout(inputTimer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** `openssl s_client -connect 127.0.0.1:port ...args`. */
+export function sClient(
+  port: number,
+  args: string[],
+  opts: { input?: string; inputDelayMs?: number; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args], opts);
+}
+
+/** A context from the shared certificate plus `options`. */
+export function makeContext(options: ConstructorParameters<typeof SecureContext>[0] = {}): SecureContext {
+  return new SecureContext({ cert: CERT.cert, key: CERT.key, ...options });
+}
+
+/** Resolves with the ids of the next `n` events of `name`. */
+export function collectEvents(
+  ctx: SecureContext,
+  name: 'sessionAdded' | 'sessionRemoved',
+  n: number,
+  ms = 5000,
+): Promise<string[]> {
+  const ids: string[] = [];
+  let listener: (id: string) => void;
+  const p = new Promise<string[]>((resolve) => {
+    listener = (id: string) => {
+      ids.push(id);
+      if (ids.length >= n) resolve(ids);
+    };
+    ctx.on(name, listener);
+  });
+  return within(p, ms, `${n} ${name} event(s)`).finally(() => ctx.off(name, listener));
+}
