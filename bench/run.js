@@ -217,7 +217,8 @@ function table(results) {
     out.push('', 'instructions per resumed handshake in the server (callgrind, P-256):');
     for (const c of results.callgrind) {
       const label = labelOf(results, c.id);
-      out.push(`  ${pad(label, 32)} TLS${c.tls}  ${lpad(c.error ? 'error' : c.irPerHandshake.toLocaleString('en'), 12)} Ir  (n=${c.n})`);
+      out.push(c.error ? `  ${pad(label, 32)} TLS${c.tls}  error: ${c.error.split('\n')[0]}`
+        : `  ${pad(label, 32)} TLS${c.tls}  ${lpad(c.irPerHandshake.toLocaleString('en'), 12)} Ir  (n=${c.n})`);
     }
   }
   return out.join('\n');

@@ -106,8 +106,8 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
 export class TLSConnection extends Duplex {
   /** Always true; lets HTTP frameworks tell this is a TLS socket. */
   readonly encrypted = true;
-  /** The negotiated session once `secure` has fired, else null. */
-  session: SessionDetails | null = null;
+  private sessionInfo: (() => NativeSessionInfo) | null = null;
+  private sessionDetails: SessionDetails | null = null;
   /** How the connection ended, once it has. */
   closeInfo: CloseInfo | null = null;
 
@@ -132,7 +132,15 @@ export class TLSConnection extends Duplex {
 
   /** True once the handshake has completed. */
   get secure(): boolean {
-    return this.session !== null;
+    return this.sessionInfo !== null;
+  }
+
+  /** The negotiated session once the handshake has completed, else null. Built on first access. */
+  get session(): SessionDetails | null {
+    if (this.sessionDetails === null && this.sessionInfo !== null) {
+      this.sessionDetails = toSessionDetails(this.sessionInfo());
+    }
+    return this.sessionDetails;
   }
 
   get remoteAddress(): string | undefined {
@@ -185,10 +193,10 @@ export class TLSConnection extends Duplex {
     return this;
   }
 
-  /** @internal the handshake completed */
-  _onSecure(info: NativeSessionInfo): void {
-    this.session = toSessionDetails(info);
-    this.emit('secure', this.session);
+  /** @internal the handshake completed; `info` reads the native snapshot, only if someone asks */
+  _onSecure(info: () => NativeSessionInfo): void {
+    this.sessionInfo = info;
+    if (this.listenerCount('secure') > 0) this.emit('secure', this.session);
     const queued = this.queued;
     this.queued = [];
     for (const w of queued) this.transport?.write(w.chunks, w.cb);
@@ -215,7 +223,8 @@ export class TLSConnection extends Duplex {
   _onClose(ending: CloseEnding, error?: Error): void {
     this.ending ??= ending;
     if (error && !this.endingError) this.endingError = error;
-    this.destroy(error);
+    // A tick later, so that a flowing reader still sees 'end' (queued by push(null)) before 'close'.
+    process.nextTick(() => this.destroy(error));
   }
 
   override _read(): void {

@@ -93,7 +93,8 @@ interface NativeHandle {
   onend?: (ending: CloseEnding) => void;
   onerror?: (reason: string) => void;
   ondrain?: () => void;
-  onclose?: () => void;
+  onclose?: (ending?: CloseEnding) => void;
+  info(): NativeSessionInfo;
 }
 
 interface NativeServer {
@@ -119,9 +120,10 @@ class NativeTransport implements Transport {
     handle.onend = (ending) => conn._onEnd(ending);
     handle.onerror = (reason) => conn._onClose('error', new TLSError('ERR_OSC_TLS', reason, `TLS failed: ${reason}`));
     handle.ondrain = () => this.drained();
-    handle.onclose = () => {
+    handle.onclose = (ending) => {
       this.drained(new TLSError('ERR_OSC_CLOSED', 'connection closed'));
-      conn._onClose('local');
+      if (ending) conn._onEnd(ending);
+      conn._onClose(ending ?? 'local');
     };
   }
 
@@ -207,8 +209,8 @@ export class Server extends EventEmitter<ServerEvents> {
     };
     // Native calls back into the methods below; nothing else crosses per connection.
     const owner = {
-      _onconnection: (h: NativeHandle, info: NativeSessionInfo, ra: string, rp: number, la: string, lp: number) =>
-        this.onConnection(h, info, ra, rp, la, lp),
+      _onconnection: (h: NativeHandle, ra: string, rp: number, la: string, lp: number) =>
+        this.onConnection(h, ra, rp, la, lp),
       _ontlsclienterror: (code: string, reason: string, ra: string, rp: number) => {
         const err = new TLSError(code as TLSErrorCode, reason, `${reason} (client ${ra}:${rp})`);
         this.emit('tlsClientError', err, { remoteAddress: ra, remotePort: rp });
@@ -281,10 +283,10 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.native.stats();
   }
 
-  private onConnection(h: NativeHandle, info: NativeSessionInfo, ra: string, rp: number, la: string, lp: number): void {
+  private onConnection(h: NativeHandle, ra: string, rp: number, la: string, lp: number): void {
     const conn = new TLSConnection();
     conn.attach(new NativeTransport(h, conn, ra, rp, la, lp));
-    conn._onSecure(info);
+    conn._onSecure(() => h.info());
     this.emit('secureConnection', conn);
   }
 }

@@ -98,7 +98,7 @@ class DuplexTransport implements Transport {
     if (wire && this.socket.writable) this.socket.write(wire);
     if (events & EngineEvent.HandshakeDone) {
       this.handshakeDone = true;
-      this.conn._onSecure(this.engine.info());
+      this.conn._onSecure(() => this.engine.info());
     }
     if (plain && !this.conn._onData(plain)) this.socket.pause();
     // close_notify: the readable side ends; our answer follows from end() (TLSConnection ends its

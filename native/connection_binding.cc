@@ -112,7 +112,7 @@ Napi::Value ConnectionWrap::Finish(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ConnectionWrap::Info(const Napi::CallbackInfo& info) {
-  return SessionInfoToJs(info.Env(), engine_->Info());
+  return SessionInfoToJs(info.Env(), engine_->session());
 }
 
 }  // namespace osc

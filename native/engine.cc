@@ -61,6 +61,7 @@ unsigned Engine::Advance() {
       return PendingCiphertext() > 0 ? static_cast<unsigned>(kCiphertext) : 0u;
     }
     handshake_done_ = true;
+    session_ = Info();
     events |= kHandshakeDone;
   }
   events = ReadPlaintext(events);

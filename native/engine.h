@@ -70,7 +70,8 @@ class Engine {
   bool sent_close() const { return sent_close_; }     // close_notify sent
   int shutdown_flags() const;
   const std::string& error() const { return error_; }
-  SessionInfo Info() const;
+  // The session as negotiated, captured when the handshake completed (valid after Finish()).
+  const SessionInfo& session() const { return session_; }
 
   // Called by the context's new-session callback: remember sessions this connection added to the
   // cache, so the "drop" policy can remove every one (TLS 1.3 adds one per ticket).
@@ -79,6 +80,7 @@ class Engine {
  private:
   unsigned Fail(unsigned events, const char* fallback);
   unsigned ReadPlaintext(unsigned events);
+  SessionInfo Info() const;
 
   std::shared_ptr<ContextCore> context_;
   SslPtr ssl_;
@@ -87,6 +89,7 @@ class Engine {
   UncleanPolicy policy_;
   std::vector<SessionPtr> added_sessions_;
   std::string plaintext_;
+  SessionInfo session_;
   std::string error_;
   bool reading_ = true;
   bool handshake_done_ = false;

@@ -112,17 +112,17 @@ void TcpConnection::Secure() {
   if (server_->exiting()) return;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
-  SessionInfo info = engine_.Info();
+  const SessionInfo& info = engine_.session();
   if (info.reused) c.resumed++;
   Napi::Object obj = DataOf(env).connection_handle.New({});
   handle_ = ConnectionHandle::Unwrap(obj);
-  handle_->Bind(this);
+  handle_->Bind(this, info);
   handle_ref_ = Napi::Persistent(obj);
   Napi::Object owner = server_->owner();
   try {
     owner.Get("_onconnection")
         .As<Napi::Function>()
-        .MakeCallback(owner, {obj, SessionInfoToJs(env, info), Napi::String::New(env, remote_address_),
+        .MakeCallback(owner, {obj, Napi::String::New(env, remote_address_),
                               Napi::Number::New(env, remote_port_), Napi::String::New(env, local_address_),
                               Napi::Number::New(env, local_port_)});
   } catch (const Napi::Error& e) {
@@ -163,12 +163,15 @@ void TcpConnection::OnReadEnd(ssize_t status) {
   }
   bool reset = status != UV_EOF;
   if (!engine_.peer_closed() && !engine_.finished()) {
-    // No close_notify came: the engine is told how the transport ended and applies the policy.
+    // No close_notify came: the engine is told how the transport ended and applies the policy. The
+    // SSL is gone with it, so nothing more can be sent: close now, and JS learns the ending with the
+    // close (one call, not two).
     engine_.Finish(reset ? Ending::kReset : Ending::kEof);
-    Napi::HandleScope scope(server_->env());
-    CallHandle("onend", {Napi::String::New(server_->env(), reset ? "reset" : "eof")});
+    close_ending_ = reset ? "reset" : "eof";
+    Close();
+    return;
   }
-  // Otherwise JS ends its side (TLSConnection is not half-open) and OnShutdown closes.
+  // After close_notify, JS ends its side (TLSConnection is not half-open) and OnShutdown closes.
   if (reset || shutdown_done_) Close();
 }
 
@@ -312,8 +315,10 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
   if (self->handle_ != nullptr) {
     self->handle_->Unbind();
     if (!self->server_->exiting()) {
-      Napi::HandleScope scope(self->server_->env());
-      self->CallHandle("onclose", {});
+      Napi::Env env = self->server_->env();
+      Napi::HandleScope scope(env);
+      self->CallHandle("onclose", {self->close_ending_ ? Napi::String::New(env, self->close_ending_)
+                                                       : env.Undefined()});
     }
     self->handle_ = nullptr;
     self->handle_ref_.Reset();
@@ -376,6 +381,7 @@ Napi::Function ConnectionHandle::Init(Napi::Env env) {
                          InstanceMethod<&ConnectionHandle::GetShutdown>("getShutdown"),
                          InstanceMethod<&ConnectionHandle::SetNoDelay>("setNoDelay"),
                          InstanceMethod<&ConnectionHandle::SetKeepAlive>("setKeepAlive"),
+                         InstanceMethod<&ConnectionHandle::Info>("info"),
                      });
 }
 
@@ -424,6 +430,10 @@ Napi::Value ConnectionHandle::SetNoDelay(const Napi::CallbackInfo& info) {
 Napi::Value ConnectionHandle::SetKeepAlive(const Napi::CallbackInfo& info) {
   if (conn_ != nullptr) conn_->SetKeepAlive(info[0].ToBoolean().Value(), info[1].ToNumber().Uint32Value());
   return info.Env().Undefined();
+}
+
+Napi::Value ConnectionHandle::Info(const Napi::CallbackInfo& info) {
+  return SessionInfoToJs(info.Env(), session_);
 }
 
 }  // namespace osc

@@ -70,6 +70,7 @@ class TcpConnection {
   bool shutdown_done_ = false;
   bool close_after_shutdown_ = false;
   bool counted_ = false;
+  const char* close_ending_ = nullptr;  // an ending JS has not heard of yet, told with onclose
   bool need_drain_ = false;
   bool reading_ = false;
 };
@@ -79,7 +80,10 @@ class ConnectionHandle : public Napi::ObjectWrap<ConnectionHandle> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit ConnectionHandle(const Napi::CallbackInfo& info);
-  void Bind(TcpConnection* conn) { conn_ = conn; }
+  void Bind(TcpConnection* conn, const SessionInfo& session) {
+    conn_ = conn;
+    session_ = session;
+  }
   void Unbind() { conn_ = nullptr; }
 
  private:
@@ -92,8 +96,10 @@ class ConnectionHandle : public Napi::ObjectWrap<ConnectionHandle> {
   Napi::Value GetShutdown(const Napi::CallbackInfo& info);
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
 
   TcpConnection* conn_ = nullptr;
+  SessionInfo session_;  // kept past the connection's close: JS builds its view only when asked
 };
 
 }  // namespace osc
