@@ -196,7 +196,8 @@ export function closedBy(socket: net.Socket, ms: number): Promise<void> {
   socket.on('error', () => undefined);
   socket.resume();
   if (socket.destroyed) return Promise.resolve();
-  return within(once(socket, 'close').then(() => undefined), ms, 'the server to close the socket');
+  // Not events.once: it rejects on 'error', and a reset is a fine way to be closed here.
+  return within(new Promise<void>((resolve) => socket.once('close', () => resolve())), ms, 'the server to close the socket');
 }
 
 /** A real ClientHello, as node's TLS client sends it (captured through a throwaway TCP server). */
