@@ -268,6 +268,16 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** Stops accepting; `close` fires once every open connection has closed too (as node:net). */
   close(cb?: (err?: Error) => void): this {
+    if (!this.isListening) {
+      // Never listened, listen failed, or already closed: native has nothing to close and would never
+      // report back. As node:net: `close` fires, and the callback gets ERR_SERVER_NOT_RUNNING.
+      if (cb) {
+        const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
+        this.once('close', () => cb(err));
+      }
+      process.nextTick(() => this.emit('close'));
+      return this;
+    }
     if (cb) this.once('close', cb);
     this.native.close();
     return this;

@@ -78,7 +78,7 @@ void TcpConnection::Handle(unsigned events) {
   if (events & kFatal) {
     if (handshaking_) {
       HandshakeFailed("ERR_OSC_HANDSHAKE", engine_.error());
-    } else {
+    } else if (!server_->exiting()) {
       Napi::HandleScope scope(server_->env());
       CallHandle("onerror", {Napi::String::New(server_->env(), engine_.error())});
     }
@@ -91,13 +91,14 @@ void TcpConnection::Handle(unsigned events) {
   if (closing_) return;
   if (events & kPlaintext) {
     std::string& plain = engine_.plaintext();
+    if (server_->exiting()) return plain.clear();
     Napi::HandleScope scope(server_->env());
     Napi::Buffer<char> chunk = CopyBuffer(server_->env(), plain);
     plain.clear();
     if (!CallHandle("onread", {chunk}) && !closing_) ReadStop();
   }
   if (closing_) return;
-  if (events & kPeerClosed) {
+  if ((events & kPeerClosed) && !server_->exiting()) {
     Napi::HandleScope scope(server_->env());
     CallHandle("onend", {Napi::String::New(server_->env(), "close_notify")});
   }
@@ -119,15 +120,9 @@ void TcpConnection::Secure() {
   handle_->Bind(this, info);
   handle_ref_ = Napi::Persistent(obj);
   Napi::Object owner = server_->owner();
-  try {
-    owner.Get("_onconnection")
-        .As<Napi::Function>()
-        .MakeCallback(owner, {obj, Napi::String::New(env, remote_address_),
-                              Napi::Number::New(env, remote_port_), Napi::String::New(env, local_address_),
-                              Napi::Number::New(env, local_port_)});
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
-  }
+  server_->Call(owner, owner.Get("_onconnection"),
+                {obj, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
+                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_)});
 }
 
 void TcpConnection::HandshakeFailed(const char* code, const std::string& reason) {
@@ -141,14 +136,9 @@ void TcpConnection::HandshakeFailed(const char* code, const std::string& reason)
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
   Napi::Object owner = server_->owner();
-  try {
-    owner.Get("_ontlsclienterror")
-        .As<Napi::Function>()
-        .MakeCallback(owner, {Napi::String::New(env, code), Napi::String::New(env, reason),
-                              Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_)});
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
-  }
+  server_->Call(owner, owner.Get("_ontlsclienterror"),
+                {Napi::String::New(env, code), Napi::String::New(env, reason),
+                 Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_)});
 }
 
 void TcpConnection::OnReadEnd(ssize_t status) {
@@ -218,7 +208,7 @@ void TcpConnection::OnWrite(uv_write_t* req, int status) {
     else self->Close();
     return;
   }
-  if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark) {
+  if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark && !self->server_->exiting()) {
     self->need_drain_ = false;
     Napi::HandleScope scope(self->server_->env());
     self->CallHandle("ondrain", {});
@@ -334,13 +324,10 @@ bool TcpConnection::CallHandle(const char* method, std::initializer_list<napi_va
   Napi::Object obj = handle_ref_.Value();
   Napi::Value fn = obj.Get(method);
   if (!fn.IsFunction()) return true;
-  try {
-    Napi::Value r = fn.As<Napi::Function>().MakeCallback(obj, args);
-    return !(r.IsBoolean() && !r.As<Napi::Boolean>().Value());
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
-    return true;
-  }
+  napi_value r = nullptr;
+  if (!server_->Call(obj, fn, args, &r)) return true;
+  Napi::Value v(env, r);
+  return !(v.IsBoolean() && !v.As<Napi::Boolean>().Value());
 }
 
 void TcpConnection::RememberAddresses() {

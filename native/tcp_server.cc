@@ -170,9 +170,50 @@ void TcpServer::Forget(TcpConnection* conn) {
   MaybeDone();
 }
 
+bool TcpServer::exiting() {
+  if (!exiting_ && !CanCallJs()) exiting_ = true;
+  return exiting_;
+}
+
+// A raw N-API call that goes through the "can call into JS" check, without node-addon-api's
+// exception machinery (which itself fails fatally in a terminating environment).
+bool TcpServer::CanCallJs() {
+  napi_env env = Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  napi_value owner = nullptr;
+  napi_value fn = nullptr;
+  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(owner_), &owner) == napi_ok && owner != nullptr &&
+            napi_get_named_property(env, owner, "_onclose", &fn) == napi_ok;
+  napi_close_handle_scope(env, scope);
+  return ok;
+}
+
+bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result) {
+  napi_env env = Env();
+  napi_value r = nullptr;
+  if (napi_make_callback(env, nullptr, recv, fn, args.size(), args.begin(), &r) == napi_ok) {
+    if (result != nullptr) *result = r;
+    return true;
+  }
+  // Raw calls only: node-addon-api would wrap a termination "exception" into an Error object,
+  // which cannot be created any more, and abort the process.
+  napi_value exception = nullptr;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_get_and_clear_last_exception(env, &exception);
+  }
+  if (!CanCallJs()) {
+    exiting_ = true;
+  } else if (exception != nullptr) {
+    napi_fatal_exception(env, exception);
+  }
+  return false;
+}
+
 void TcpServer::MaybeDone() {
   if (listener_open_ || !connections_.empty()) return;
-  if (exiting_) {
+  if (exiting()) {
     if (cleanup_ != nullptr) {
       napi_remove_async_cleanup_hook(cleanup_);
       cleanup_ = nullptr;
@@ -186,11 +227,7 @@ void TcpServer::MaybeDone() {
     Napi::Object owner = owner_.Value();
     Unref();
     owner_.Unref();
-    try {
-      owner.Get("_onclose").As<Napi::Function>().MakeCallback(owner, {});
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(Env(), e.Value());
-    }
+    Call(owner, owner.Get("_onclose"), {});
   }
 }
 

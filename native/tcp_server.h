@@ -39,7 +39,14 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
 
   // Used by TcpConnection.
   Napi::Env env() const { return Env(); }
-  bool exiting() const { return exiting_; }
+  // True once the environment is going away and JS must not be called. Besides the cleanup hook,
+  // this notices an environment that can no longer run JS (worker.terminate(), process exit) while
+  // libuv still delivers callbacks before the hook: every N-API call fails then, and
+  // node-addon-api turns such failures into exceptions or fatal errors.
+  bool exiting();
+  // Calls fn on recv through napi_make_callback. False when it did not complete: a JS exception
+  // (reported as uncaught) or an environment that stopped running JS (then exiting() turns true).
+  bool Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result = nullptr);
   ServerCounters& counters() { return counters_; }
   const ServerLimits& limits() const { return limits_; }
   const std::shared_ptr<ContextCore>& context() const { return context_; }
@@ -57,6 +64,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value CloseConnections(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   void CloseListener();
+  bool CanCallJs();
   void MaybeDone();
 
   uv_loop_t* loop_ = nullptr;

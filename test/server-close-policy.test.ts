@@ -1,0 +1,86 @@
+// uncleanClose policy of the native server: how a connection ends (close_notify, FIN without
+// close_notify, RST) decides whether its session can be resumed afterwards.
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+
+import { CloseInfo, TLSConnection } from '../lib';
+import { HOST, Started, echo, sessionOf, startServer, stopServer, until, within } from './server-helpers';
+
+jest.setTimeout(60000);
+
+type Ending = 'close_notify' | 'eof' | 'reset';
+type Version = 'TLSv1.2' | 'TLSv1.3';
+type Policy = 'keep' | 'drop';
+
+let s: Started | undefined;
+
+afterEach(async () => {
+  await stopServer(s?.server);
+  s = undefined;
+});
+
+/**
+ * A TLS client over a raw TCP socket we control; it reads its session (tickets, in TLS 1.3) and then
+ * ends the way asked: close_notify (tls end), FIN without close_notify (raw end), or RST.
+ */
+async function connectAndEnd(port: number, version: Version, ending: Ending): Promise<Buffer> {
+  const raw = net.connect({ host: HOST, port });
+  raw.on('error', () => undefined);
+  await within(once(raw, 'connect'), 5000, 'tcp connect');
+  const c = tls.connect({ socket: raw, rejectUnauthorized: false, minVersion: version, maxVersion: version });
+  c.on('error', () => undefined);
+  const sessions: Buffer[] = [];
+  c.on('session', (x: Buffer) => sessions.push(x));
+  await within(once(c, 'secureConnect'), 10000, 'secureConnect');
+  expect(c.isSessionReused()).toBe(false);
+  c.write('x');
+  await within(once(c, 'data'), 10000, 'echo');
+  await until(() => sessions.length > 0, 5000, 'a session');
+  const session = sessions[sessions.length - 1];
+  switch (ending) {
+    case 'close_notify':
+      c.end();
+      break;
+    case 'eof':
+      raw.end(); // TCP FIN; the TLS layer never sends close_notify
+      break;
+    case 'reset':
+      raw.resetAndDestroy();
+      break;
+  }
+  return session;
+}
+
+const cases: Array<[Version, Policy, Ending, boolean]> = [];
+for (const version of ['TLSv1.2', 'TLSv1.3'] as Version[]) {
+  for (const ending of ['close_notify', 'eof', 'reset'] as Ending[]) {
+    cases.push([version, 'keep', ending, true]);
+    cases.push([version, 'drop', ending, ending === 'close_notify']);
+  }
+}
+
+test.each(cases)('%s uncleanClose=%s, client ends with %s: resumed afterwards = %s', async (version, policy, ending, resumable) => {
+  const closes: CloseInfo[] = [];
+  s = await startServer({ uncleanClose: policy }, (conn: TLSConnection) => {
+    conn.on('close', (info) => closes.push(info));
+    echo(conn);
+  });
+  const removed: string[] = [];
+  s.server.context.on('sessionRemoved', (id) => removed.push(id));
+
+  const session = await connectAndEnd(s.port, version, ending);
+  await until(() => closes.length === 1, 10000, 'the server-side close');
+  expect(closes[0].ending).toBe(ending);
+  expect(closes[0].clean).toBe(ending === 'close_notify');
+  expect(s.connections[0].closeInfo).toEqual(closes[0]);
+  await until(() => s!.server.stats().connections === 0, 5000, 'no open connections');
+
+  const again = await sessionOf({ port: s.port, minVersion: version, maxVersion: version, session });
+  expect(again.reused).toBe(resumable);
+  expect(s.server.stats().resumed).toBe(resumable ? 1 : 0);
+  expect(s.server.context.stats().hits).toBe(resumable ? 1 : 0);
+  await until(() => s!.connections.length === 2, 5000, 'the second connection');
+  expect(s.connections[1].session!.reused).toBe(resumable);
+  if (policy === 'drop' && ending !== 'close_notify') expect(removed.length).toBeGreaterThan(0);
+});
