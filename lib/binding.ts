@@ -31,7 +31,6 @@ export interface NativeConnection {
   feed(ciphertext: Buffer): EngineResult;
   write(chunks: Buffer[]): EngineResult;
   shutdown(): EngineResult;
-  setReading(on: boolean): EngineResult;
   setShutdown(flags: number): void;
   getShutdown(): number;
   finish(ending: number): void;

@@ -28,7 +28,6 @@ Napi::Function ConnectionWrap::Init(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::Feed>("feed"),
                          InstanceMethod<&ConnectionWrap::Write>("write"),
                          InstanceMethod<&ConnectionWrap::Shutdown>("shutdown"),
-                         InstanceMethod<&ConnectionWrap::SetReading>("setReading"),
                          InstanceMethod<&ConnectionWrap::SetShutdown>("setShutdown"),
                          InstanceMethod<&ConnectionWrap::GetShutdown>("getShutdown"),
                          InstanceMethod<&ConnectionWrap::Finish>("finish"),
@@ -88,13 +87,6 @@ Napi::Value ConnectionWrap::Write(const Napi::CallbackInfo& info) {
 
 Napi::Value ConnectionWrap::Shutdown(const Napi::CallbackInfo& info) {
   return Result(info.Env(), engine_->Shutdown());
-}
-
-// setReading(on): pausing leaves ciphertext buffered; resuming decrypts what waited.
-Napi::Value ConnectionWrap::SetReading(const Napi::CallbackInfo& info) {
-  bool on = info[0].ToBoolean().Value();
-  engine_->set_reading(on);
-  return Result(info.Env(), on ? engine_->Advance() : 0);
 }
 
 Napi::Value ConnectionWrap::SetShutdown(const Napi::CallbackInfo& info) {

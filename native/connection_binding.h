@@ -22,7 +22,6 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
   Napi::Value Feed(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
-  Napi::Value SetReading(const Napi::CallbackInfo& info);
   Napi::Value SetShutdown(const Napi::CallbackInfo& info);
   Napi::Value GetShutdown(const Napi::CallbackInfo& info);
   Napi::Value Finish(const Napi::CallbackInfo& info);

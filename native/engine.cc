@@ -70,7 +70,7 @@ unsigned Engine::Advance() {
 }
 
 unsigned Engine::ReadPlaintext(unsigned events) {
-  while (reading_ && !peer_closed_) {
+  while (!peer_closed_) {
     size_t old = plaintext_.size();
     plaintext_.resize(old + kReadChunk);
     size_t got = 0;

@@ -48,7 +48,8 @@ class Engine {
 
   // Buffers ciphertext from the peer; Advance() consumes it.
   void Receive(const char* data, size_t len);
-  // Drives the handshake, then decrypts into plaintext() unless reading is paused. Returns EngineEvent bits.
+  // Drives the handshake, then decrypts everything buffered into plaintext(). Returns EngineEvent bits.
+  // Transports apply backpressure at the socket: a paused reader stops reading ciphertext.
   unsigned Advance();
   // Encrypts application data (only after the handshake). False with error() on failure.
   bool Write(const char* data, size_t len);
@@ -63,7 +64,6 @@ class Engine {
   size_t ReadCiphertext(char* dst, size_t cap);
   std::string& plaintext() { return plaintext_; }
 
-  void set_reading(bool on) { reading_ = on; }
   bool handshake_done() const { return handshake_done_; }
   bool finished() const { return !ssl_; }
   bool peer_closed() const { return peer_closed_; }   // close_notify received
@@ -91,7 +91,6 @@ class Engine {
   std::string plaintext_;
   SessionInfo session_;
   std::string error_;
-  bool reading_ = true;
   bool handshake_done_ = false;
   bool peer_closed_ = false;
   bool sent_close_ = false;
