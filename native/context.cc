@@ -76,7 +76,6 @@ ContextCore::ContextCore() {
   SSL_CTX_sess_set_cache_size(c, 20480);
   SSL_CTX_set_timeout(c, 300);
   SSL_CTX_sess_set_new_cb(c, OnNewSession);
-  SSL_CTX_sess_set_remove_cb(c, OnRemoveSession);
   SSL_CTX_set_alpn_select_cb(c, OnAlpnSelect, this);
 }
 
@@ -279,6 +278,9 @@ void ContextCore::SetEventSink(std::function<void()> notify) {
   std::lock_guard<std::mutex> lock(events_mutex_);
   notify_ = std::move(notify);
   if (!notify_) events_.clear();
+  // The remove callback only serves these events. Left unset otherwise, because its mere presence
+  // makes OpenSSL cache TLS 1.3 sessions sent as stateless tickets, which never resume from the cache.
+  SSL_CTX_sess_set_remove_cb(ctx_.get(), notify_ ? OnRemoveSession : nullptr);
 }
 
 std::vector<SessionEvent> ContextCore::TakeEvents() {

@@ -122,12 +122,17 @@ Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StopEvents();
   if (!info[0].IsFunction()) return env.Undefined();
-  events_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "osc:session-events", 0, 1);
+  // At environment teardown Node finalizes the function on its own, possibly before this object:
+  // after that it must be neither called nor released.
+  auto finalized = std::make_shared<std::atomic<bool>>(false);
+  events_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "osc:session-events", 0, 1,
+                                          [finalized](Napi::Env) { finalized->store(true); });
   events_.Unref(env);  // listening for events must not keep the process alive
-  events_on_ = true;
+  events_finalized_ = finalized;
   std::weak_ptr<ContextCore> weak = core_;
   Napi::ThreadSafeFunction tsfn = events_;
-  core_->SetEventSink([tsfn, weak]() mutable {
+  core_->SetEventSink([tsfn, weak, finalized]() mutable {
+    if (finalized->load()) return;
     tsfn.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
       std::shared_ptr<ContextCore> core = weak.lock();
       if (!core || fn.IsEmpty()) return;
@@ -147,10 +152,10 @@ Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
 }
 
 void SecureContextWrap::StopEvents() {
-  if (!events_on_) return;
-  events_on_ = false;
+  if (!events_finalized_) return;
   core_->SetEventSink(nullptr);
-  events_.Release();
+  if (!events_finalized_->load()) events_.Release();
+  events_finalized_.reset();
 }
 
 }  // namespace osc

@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 
 #include "context.h"
@@ -30,7 +31,7 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
 
   std::shared_ptr<ContextCore> core_;
   Napi::ThreadSafeFunction events_;  // bound while JS listens for session events
-  bool events_on_ = false;
+  std::shared_ptr<std::atomic<bool>> events_finalized_;  // set while bound; true once Node finalized it
 };
 
 }  // namespace osc

@@ -48,21 +48,27 @@ describe('cache limits', () => {
   });
 
   test('flushExpired() removes expired sessions only; sessionTimeout setter applies to new sessions', async () => {
-    const ctx = makeContext({ sessionTimeout: 1 });
+    const ctx = makeContext(); // 300 s
     const srv = await TestServer.start(ctx);
     try {
-      await connectClient(srv.port, TLS12);
+      const long = await connectClient(srv.port, TLS12); // conns[0]: made under 300 s
+      ctx.sessionTimeout = 1;
+      expect(ctx.sessionTimeout).toBe(1);
+      const short = await connectClient(srv.port, TLS12); // conns[1]: made under 1 s
       const removed = collectEvents(ctx, 'sessionRemoved', 1, 8000);
       await delay(2200);
       ctx.sessionTimeout = 300;
       expect(ctx.stats().timeout).toBe(300);
       const fresh = await connectClient(srv.port, TLS12);
-      expect(ctx.stats().number).toBe(2);
+      expect(ctx.stats().number).toBe(3);
       ctx.flushExpired();
-      expect(ctx.stats().number).toBe(1);
+      expect(ctx.stats().number).toBe(2);
       const [gone] = await removed;
-      expect(gone).toBe((await srv.conns[0].secure).id);
+      expect(gone).toBe((await srv.conns[1].secure).id);
+      // Lowering the timeout did not shorten the session made before it.
+      expect((await connectClient(srv.port, { ...TLS12, session: long.session })).reused).toBe(true);
       expect((await connectClient(srv.port, { ...TLS12, session: fresh.session })).reused).toBe(true);
+      expect((await connectClient(srv.port, { ...TLS12, session: short.session })).reused).toBe(false);
     } finally {
       await srv.close();
     }

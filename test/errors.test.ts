@@ -1,19 +1,8 @@
 // Errors: bad certificates and keys with OpenSSL's reasons; hostile or broken clients.
 import net from 'node:net';
-import tls from 'node:tls';
 
 import { SecureContext, TLSError, generateCertificate } from '../lib';
-import { CERT, TestServer, connectClient, makeContext, within } from './helpers';
-
-function thrown(fn: () => unknown): TLSError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TLSError);
-    return err as TLSError;
-  }
-  throw new Error('did not throw');
-}
+import { CERT, HOST, TestServer, captureClientHello, connectClient, makeContext, thrown, within } from './helpers';
 
 describe('certificate and key errors', () => {
   test('garbage instead of a certificate: ERR_OSC_BAD_CERT with OpenSSL reason', () => {
@@ -57,7 +46,7 @@ describe('certificate and key errors', () => {
 function rawClient(port: number, bytes: Buffer, end: boolean): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const s = net.connect({ port, host: '127.0.0.1' }, () => {
+    const s = net.connect({ port, host: HOST }, () => {
       if (end) s.end(bytes);
       else s.write(bytes);
     });
@@ -65,28 +54,6 @@ function rawClient(port: number, bytes: Buffer, end: boolean): Promise<Buffer> {
     s.on('error', () => undefined);
     s.on('close', () => resolve(Buffer.concat(chunks)));
   });
-}
-
-/** The first flight of a Node TLS client (its ClientHello), captured by a plain TCP server. */
-async function captureClientHello(): Promise<Buffer> {
-  let resolveHello!: (b: Buffer) => void;
-  const hello = new Promise<Buffer>((r) => (resolveHello = r));
-  const sink = net.createServer((s) => {
-    s.once('data', (d: Buffer) => {
-      resolveHello(d);
-      s.destroy();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
-  const t = tls.connect({ port: (sink.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost' });
-  t.on('error', () => undefined);
-  const tClosed = new Promise<void>((r) => t.once('close', () => r()));
-  const bytes = await within(hello, 10000, 'ClientHello');
-  t.destroy();
-  await tClosed;
-  await new Promise<void>((r) => sink.close(() => r()));
-  expect(bytes[0]).toBe(0x16); // handshake record
-  return bytes;
 }
 
 describe('broken clients', () => {
@@ -137,7 +104,8 @@ describe('broken clients', () => {
     const srv = await TestServer.start(ctx);
     try {
       const hello = await captureClientHello();
-      const raw = net.connect({ port: srv.port, host: '127.0.0.1' }, () => raw.write(hello));
+      expect(hello[0]).toBe(0x16); // handshake record
+      const raw = net.connect({ port: srv.port, host: HOST }, () => raw.write(hello));
       raw.on('error', () => undefined);
       const closed = new Promise<void>((r) => raw.once('close', () => r()));
       // the server's first flight arrives: leave before finishing the handshake

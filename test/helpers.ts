@@ -1,14 +1,18 @@
-// Shared test helpers: a loopback server that wraps every accepted socket, a Node TLS client with
-// session capture and the three ways of ending a connection, and an `openssl s_client` runner.
+// Shared test helpers. Used by every test file, directly or through server-helpers.ts (the native
+// server's tests): bounded waits, the command runner, a captured ClientHello; and for the wrap() tests
+// a loopback server that wraps every accepted socket, a Node TLS client with session capture and the
+// three ways of ending a connection, and an `openssl s_client` runner.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 
 import {
+  CacheStats,
   CloseInfo,
   SecureContext,
   SessionDetails,
   TLSConnection,
+  TLSError,
   UncleanClosePolicy,
   generateCertificate,
   wrap,
@@ -27,6 +31,18 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 10 ms until it holds, at most `ms`. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+/** Every server and client in the tests is on loopback. */
+export const HOST = '127.0.0.1';
 
 /** Everything the server saw of one connection. */
 export interface ServerConn {
@@ -76,7 +92,7 @@ export class TestServer {
     self = new TestServer(server, context);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(0, HOST, () => resolve());
     });
     return self;
   }
@@ -124,6 +140,8 @@ export interface ClientOptions extends tls.ConnectionOptions {
 export interface ClientResult {
   reused: boolean;
   protocol: string | null;
+  /** Negotiated cipher, as the client names it (OpenSSL's name). */
+  cipher: string;
   alpn: string | false | null;
   /** The session to resume with: the last 'session' event (TLS 1.3 ticket) or getSession(). */
   session: Buffer | undefined;
@@ -139,7 +157,7 @@ export interface ClientResult {
  */
 export async function connectClient(port: number, options: ClientOptions = {}): Promise<ClientResult> {
   const { ending = 'close_notify', message = 'ping', ...tlsOptions } = options;
-  const raw = net.connect({ port, host: '127.0.0.1' });
+  const raw = net.connect({ port, host: HOST });
   raw.on('error', () => undefined); // RST on our own side surfaces here; the close still follows
   const rawClosed = new Promise<void>((r) => raw.once('close', () => r()));
   const sessions: Buffer[] = [];
@@ -180,6 +198,7 @@ export async function connectClient(port: number, options: ClientOptions = {}): 
     const result: ClientResult = {
       reused: socket.isSessionReused(),
       protocol: socket.getProtocol(),
+      cipher: socket.getCipher().name,
       alpn: socket.alpnProtocol,
       session: sessions.length > 0 ? sessions[sessions.length - 1] : socket.getSession(),
       sessionEvents: sessions.length,
@@ -201,7 +220,7 @@ export async function connectClient(port: number, options: ClientOptions = {}): 
 
 /** Connects and expects the handshake to fail; resolves with the client-side error (or null if it closed quietly). */
 export async function connectExpectingFailure(port: number, options: tls.ConnectionOptions = {}): Promise<Error | null> {
-  const socket = tls.connect({ port, host: '127.0.0.1', ca: CERT.cert, servername: 'localhost', ...options });
+  const socket = tls.connect({ port, host: HOST, ca: CERT.cert, servername: 'localhost', ...options });
   let error: Error | null = null;
   socket.on('error', (e) => (error ??= e));
   // In TLS 1.3 the client finishes before the server verifies it: write, then read the alert.
@@ -219,14 +238,35 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+export interface RunOptions {
+  /** Written to stdin (then closed); default: stdin closed at once. */
+  input?: string;
+  /** Write `input` this much later (e.g. once a TLS handshake is done). */
+  inputDelayMs?: number;
+  /** Killed (SIGKILL) after this long; default 20000. */
+  timeoutMs?: number;
+  /** Reject instead of resolving with `timedOut: true`. */
+  failOnTimeout?: boolean;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The environment for a child process. Under the sanitizer build (scripts/build-asan.js) only node
+ * processes get the sanitizer runtime preloaded; real clients (curl, openssl) run as they are.
+ */
+function childEnv(cmd: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (cmd === process.execPath) return env;
+  const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, UBSAN_OPTIONS: _ubsan, ...rest } = env;
+  return rest;
+}
+
 /** Runs a command, optionally writing `input` to its stdin after `inputDelayMs`, killed after `timeoutMs`. */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; inputDelayMs?: number; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 20000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = childEnv(cmd, opts.env ?? process.env);
+    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -236,7 +276,10 @@ export function run(
     const killer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 20000);
+      // A grandchild (under /bin/sh -c) may still hold the pipes: stop waiting for them.
+      child.stdout.destroy();
+      child.stderr.destroy();
+    }, timeoutMs);
     let inputTimer: NodeJS.Timeout | undefined;
     const send = () => child.stdin.end(opts.input ?? '');
     if (opts.inputDelayMs) inputTimer = setTimeout(send, opts.inputDelayMs);
@@ -249,23 +292,44 @@ export function run(
     child.on('close', (code, signal) => {
       clearTimeout(killer);
       clearTimeout(inputTimer);
-      resolve({ code, signal, stdout, stderr, timedOut });
+      if (timedOut && opts.failOnTimeout) {
+        reject(new Error(`timed out after ${timeoutMs} ms: ${cmd} ${args.join(' ')}\n${stdout}\n${stderr}`));
+      } else resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
 }
 
+/** Runs a shell command line (pipes, subshells), with `input` on stdin; rejects if not done in `ms`. */
+export function sh(command: string, ms = 20000, input?: string): Promise<RunResult> {
+  return run('/bin/sh', ['-c', command], { input, timeoutMs: ms, failOnTimeout: true });
+}
+
 /** `openssl s_client -connect 127.0.0.1:port ...args`. */
-export function sClient(
-  port: number,
-  args: string[],
-  opts: { input?: string; inputDelayMs?: number; timeoutMs?: number } = {},
-): Promise<RunResult> {
-  return run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args], opts);
+export function sClient(port: number, args: string[], opts: Pick<RunOptions, 'input' | 'inputDelayMs' | 'timeoutMs'> = {}): Promise<RunResult> {
+  return run('openssl', ['s_client', '-connect', `${HOST}:${port}`, '-servername', 'localhost', ...args], opts);
+}
+
+/** Runs `fn`, expects it to throw a TLSError and returns it. */
+export function thrown(fn: () => unknown): TLSError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TLSError);
+    return err as TLSError;
+  }
+  throw new Error('did not throw');
 }
 
 /** A context from the shared certificate plus `options`. */
 export function makeContext(options: ConstructorParameters<typeof SecureContext>[0] = {}): SecureContext {
   return new SecureContext({ cert: CERT.cert, key: CERT.key, ...options });
+}
+
+/** Expects exactly the values given in `expected` for those counters of the cache (the rest unchecked). */
+export function expectStats(ctx: SecureContext, expected: Partial<CacheStats>): void {
+  const st = ctx.stats();
+  const picked = Object.fromEntries(Object.keys(expected).map((k) => [k, st[k as keyof CacheStats]]));
+  expect(picked).toEqual(expected);
 }
 
 /** Resolves with the ids of the next `n` events of `name`. */
@@ -285,4 +349,32 @@ export function collectEvents(
     ctx.on(name, listener);
   });
   return within(p, ms, `${n} ${name} event(s)`).finally(() => ctx.off(name, listener));
+}
+
+/** A real ClientHello, as node's TLS client sends it (one whole record, captured by a throwaway TCP server). */
+export async function captureClientHello(): Promise<Buffer> {
+  const grab = net.createServer();
+  await new Promise<void>((resolve) => grab.listen(0, HOST, resolve));
+  const port = (grab.address() as net.AddressInfo).port;
+  const got = new Promise<Buffer>((resolve) => {
+    grab.once('connection', (s) => {
+      let buf = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
+          resolve(buf.subarray(0, 5 + buf.readUInt16BE(3)));
+          s.destroy();
+        }
+      });
+      s.on('error', () => undefined);
+    });
+  });
+  const client = tls.connect({ host: HOST, port, servername: 'localhost', rejectUnauthorized: false });
+  client.on('error', () => undefined);
+  try {
+    return await within(got, 5000, 'a ClientHello');
+  } finally {
+    client.destroy();
+    await new Promise<void>((resolve) => grab.close(() => resolve()));
+  }
 }

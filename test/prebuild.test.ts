@@ -55,7 +55,9 @@ describe('prebuild', () => {
         "const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node'));",
         'console.log(JSON.stringify({ v: m.opensslVersion, sid: ctx.sessionIdContext.length, loaded }));',
       ].join('\n');
-      const loaded = await run(process.execPath, ['-e', script2, pkg], { cwd: os.tmpdir() });
+      // Whatever loads must be the prebuilt file, not a build named by OSC_ADDON_PATH (the sanitizer run).
+      const { OSC_ADDON_PATH: _override, ...env } = process.env;
+      const loaded = await run(process.execPath, ['-e', script2, pkg], { cwd: os.tmpdir(), env });
       expect(loaded.stderr).toBe('');
       const out = JSON.parse(loaded.stdout);
       expect(out.v).toContain(process.versions.openssl);

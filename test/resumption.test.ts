@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { TLSConnection } from '../lib';
-import { TestServer, connectClient, makeContext, sClient } from './helpers';
+import { TestServer, connectClient, expectStats, makeContext, sClient } from './helpers';
 
 /** Echoes the first chunk, then closes with close_notify, so s_client -ign_eof exits by itself. */
 const echoOnceThenClose = (conn: TLSConnection) => conn.once('data', (d: Buffer) => conn.end(d));
@@ -33,11 +33,7 @@ describe('resumption', () => {
       expect(sessions.map((s) => s.reused)).toEqual([false, true, true, true, true, true]);
       expect(sessions.every((s) => s.id === ids[0].toLowerCase())).toBe(true);
       await Promise.all(srv.conns.map((c) => c.closed));
-      const st = ctx.stats();
-      expect(st.hits).toBe(5);
-      expect(st.misses).toBe(0);
-      expect(st.acceptGood).toBe(6);
-      expect(st.number).toBe(1);
+      expectStats(ctx, { hits: 5, misses: 0, acceptGood: 6, number: 1 });
     } finally {
       await srv.close();
     }
@@ -91,10 +87,7 @@ describe('resumption', () => {
         const sb = await (await srv.connection(1)).secure;
         expect(sb.reused).toBe(true);
         if (version === 'TLSv1.2') expect(sb.id).toBe(sa.id);
-        const st = ctx.stats();
-        expect(st.hits).toBe(1);
-        expect(st.misses).toBe(0);
-        expect(st.acceptGood).toBe(2);
+        expectStats(ctx, { hits: 1, misses: 0, acceptGood: 2 });
       } finally {
         await srv.close();
       }
@@ -111,9 +104,7 @@ describe('resumption', () => {
         const r = await connectClient(srv.port, { ...v, session: foreign.session });
         expect(r.reused).toBe(false);
         expect((await srv.conns[0].secure).reused).toBe(false);
-        const st = ctx.stats();
-        expect(st.misses).toBe(1);
-        expect(st.hits).toBe(0);
+        expectStats(ctx, { misses: 1, hits: 0 });
         // and the fresh session it got instead resumes
         const again = await connectClient(srv.port, { ...v, session: r.session });
         expect(again.reused).toBe(true);

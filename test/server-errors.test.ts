@@ -3,50 +3,28 @@ import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { ClientInfo, Server, SystemError, TLSError, createServer } from '../lib';
+import { Server, SystemError, TLSError, createServer } from '../lib';
 import {
+  CERT,
   HOST,
-  Started,
-  captureClientHello,
   closedBy,
+  collectTlsClientErrors,
   connectRaw,
   connectTls,
   delay,
   echo,
+  echoes,
   startServer,
   stopServer,
-  testCert,
   until,
+  useServerFixture,
   within,
 } from './server-helpers';
 
 jest.setTimeout(60000);
 
-let s: Started | undefined;
-const sockets: net.Socket[] = [];
-let hello: Buffer;
-
-beforeAll(async () => {
-  hello = await captureClientHello();
-});
-
-afterEach(async () => {
-  for (const x of sockets.splice(0)) x.destroy();
-  await stopServer(s?.server);
-  s = undefined;
-});
-
-function collectErrors(started: Started): Array<{ err: TLSError; client: ClientInfo }> {
-  const errors: Array<{ err: TLSError; client: ClientInfo }> = [];
-  started.server.on('tlsClientError', (err, client) => errors.push({ err, client }));
-  return errors;
-}
-
-async function echoes(c: tls.TLSSocket, text: string): Promise<void> {
-  const got = within(once(c, 'data'), 10000, `echo of ${text}`);
-  c.write(text);
-  expect((await got)[0].toString()).toBe(text);
-}
+const fx = useServerFixture({ clientHello: true });
+const { sockets } = fx;
 
 describe('bad clients', () => {
   test.each([
@@ -54,8 +32,8 @@ describe('bad clients', () => {
     ['random bytes', Buffer.from('8f3a0c9d2b7e11f0a4c6d8e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0', 'hex')],
     ['a handshake record of the wrong type', Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04]), Buffer.from([0x63, 0, 0, 0])])],
   ])('%s: tlsClientError ERR_OSC_HANDSHAKE with an OpenSSL reason; the server goes on', async (_n, garbage) => {
-    s = await startServer({}, echo);
-    const errors = collectErrors(s);
+    const s = await fx.start({}, echo);
+    const errors = collectTlsClientErrors(s.server);
     // A good client is connected throughout.
     const good = await connectTls({ port: s.port });
     sockets.push(good);
@@ -103,8 +81,8 @@ describe('bad clients', () => {
   });
 
   test('OpenSSL reasons are specific (HTTP on the TLS port)', async () => {
-    s = await startServer({});
-    const errors = collectErrors(s);
+    const s = await fx.start({});
+    const errors = collectTlsClientErrors(s.server);
     const raw = await connectRaw(s.port);
     sockets.push(raw);
     raw.write('GET / HTTP/1.1\r\n\r\n');
@@ -114,22 +92,22 @@ describe('bad clients', () => {
   });
 
   test.each([
-    ['a record header', () => hello.subarray(0, 5)],
-    ['half a ClientHello', () => hello.subarray(0, hello.length >> 1)],
-    ['a whole ClientHello', () => hello],
+    ['a record header', () => fx.hello.subarray(0, 5)],
+    ['half a ClientHello', () => fx.hello.subarray(0, fx.hello.length >> 1)],
+    ['a whole ClientHello', () => fx.hello],
   ])('a client that sends %s and resets: counted as a failure, no crash, next served', async (_n, part) => {
-    s = await startServer({}, echo);
-    const errors = collectErrors(s);
+    const s = await fx.start({}, echo);
+    const errors = collectTlsClientErrors(s.server);
     const raw = await connectRaw(s.port);
     raw.on('error', () => undefined);
     raw.write(part());
-    await until(() => s!.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
+    await until(() => s.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
     await delay(20);
     raw.resetAndDestroy();
     await until(() => errors.length === 1, 5000, 'tlsClientError');
     expect(errors[0].err.code).toBe('ERR_OSC_HANDSHAKE');
     expect(errors[0].err.reason.length).toBeGreaterThan(0);
-    await until(() => s!.server.stats().connections === 0, 5000, 'the connection to go');
+    await until(() => s.server.stats().connections === 0, 5000, 'the connection to go');
     const st = s.server.stats();
     expect(st.handshakeFailures).toBe(1);
     expect(st.pendingHandshakes).toBe(0);
@@ -141,22 +119,22 @@ describe('bad clients', () => {
   });
 
   test('a client that closes (FIN) mid-handshake is a failure with a reason', async () => {
-    s = await startServer({});
-    const errors = collectErrors(s);
+    const s = await fx.start({});
+    const errors = collectTlsClientErrors(s.server);
     const raw = await connectRaw(s.port);
     sockets.push(raw);
-    raw.end(hello.subarray(0, 30));
+    raw.end(fx.hello.subarray(0, 30));
     await until(() => errors.length === 1, 5000, 'tlsClientError');
     expect(errors[0].err.code).toBe('ERR_OSC_HANDSHAKE');
     expect(errors[0].err.reason).toMatch(/closed/);
-    await until(() => s!.server.stats().connections === 0, 5000, 'the connection to go');
+    await until(() => s.server.stats().connections === 0, 5000, 'the connection to go');
   });
 });
 
 describe('listen errors', () => {
   test('EADDRINUSE: a second server on the same port emits error with the code', async () => {
-    s = await startServer({}, echo);
-    const { cert, key } = testCert();
+    const s = await fx.start({}, echo);
+    const { cert, key } = CERT;
     const second: Server = createServer({ cert, key });
     const listening = jest.fn();
     second.on('listening', listening);
@@ -187,7 +165,7 @@ describe('listen errors', () => {
   });
 
   test('close() of a server that never listened, or twice, calls back and emits close', async () => {
-    const { cert, key } = testCert();
+    const { cert, key } = CERT;
     const never = createServer({ cert, key });
     const onClose = jest.fn();
     never.on('close', onClose);
@@ -203,7 +181,7 @@ describe('listen errors', () => {
   });
 
   test('a port number out of range throws', () => {
-    const { cert, key } = testCert();
+    const { cert, key } = CERT;
     const x = createServer({ cert, key });
     expect(() => x.listen(70000, HOST)).toThrow(RangeError);
   });
@@ -211,13 +189,13 @@ describe('listen errors', () => {
 
 describe('close with open connections', () => {
   test('close(): no new connections, existing ones go on, close fires after the last one ends', async () => {
-    s = await startServer({}, echo);
+    const s = await fx.start({}, echo);
     const a = await connectTls({ port: s.port });
     sockets.push(a);
-    await until(() => s!.server.stats().connections === 1, 5000, 'a connection');
+    await until(() => s.server.stats().connections === 1, 5000, 'a connection');
 
     let closed = false;
-    const closeEvent = new Promise<void>((resolve) => s!.server.close(() => resolve()));
+    const closeEvent = new Promise<void>((resolve) => s.server.close(() => resolve()));
     void closeEvent.then(() => (closed = true));
 
     // New connections are refused: the listener is gone.
@@ -238,40 +216,37 @@ describe('close with open connections', () => {
     expect(closed).toBe(true);
     expect(s.server.stats().connections).toBe(0);
     expect(s.connections[0].closeInfo).toEqual({ clean: true, ending: 'close_notify' });
-    s = undefined;
   });
 
   test('closeAllConnections(): every open connection (handshaking too) is closed, then close fires', async () => {
-    s = await startServer({ handshakeTimeout: 0 }, echo);
+    const s = await fx.start({ handshakeTimeout: 0 }, echo);
     const clients = await Promise.all([connectTls({ port: s.port }), connectTls({ port: s.port })]);
     const pending = await connectRaw(s.port);
     sockets.push(...clients, pending);
-    await until(() => s!.server.stats().connections === 3, 5000, 'three connections');
+    await until(() => s.server.stats().connections === 3, 5000, 'three connections');
     expect(s.server.stats().pendingHandshakes).toBe(1);
 
-    const closeEvent = new Promise<void>((resolve) => s!.server.close(() => resolve()));
+    const closeEvent = new Promise<void>((resolve) => s.server.close(() => resolve()));
     const clientCloses = [...clients, pending].map((c) => closedBy(c, 10000));
     s.server.closeAllConnections();
     await within(Promise.all(clientCloses), 10000, 'every client to be closed');
     await within(closeEvent, 10000, 'server close');
     expect(s.server.stats().connections).toBe(0);
     expect(s.server.stats().pendingHandshakes).toBe(0);
-    await until(() => s!.connections.every((c) => c.closeInfo !== null), 5000, 'server-side close events');
+    await until(() => s.connections.every((c) => c.closeInfo !== null), 5000, 'server-side close events');
     expect(s.connections.map((c) => c.closeInfo!.ending)).toEqual(['local', 'local']);
-    s = undefined;
   });
 
   test('close() with no connections fires close; a server can be closed and its port reused', async () => {
-    s = await startServer({});
+    const s = await fx.start({});
     const port = s.port;
-    await within(new Promise<void>((resolve) => s!.server.close(() => resolve())), 5000, 'close');
+    await within(new Promise<void>((resolve) => s.server.close(() => resolve())), 5000, 'close');
     expect(s.server.address()).toBeNull();
-    s = await startServer({}, echo);
+    const s2 = await fx.start({}, echo);
     // A fresh server on the same port works (bind right after close).
-    const { cert, key } = testCert();
+    const { cert, key } = CERT;
     const again = createServer({ cert, key }, echo);
-    await stopServer(s.server);
-    s = undefined;
+    await stopServer(s2.server);
     await within(new Promise<void>((resolve, reject) => {
       again.once('error', reject);
       again.listen(port, HOST, resolve);

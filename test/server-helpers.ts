@@ -1,43 +1,16 @@
-// Shared helpers of the native-transport tests (test/server-*.test.ts).
-import { spawn } from 'node:child_process';
+// Helpers of the native-transport tests (test/server-*.test.ts). What they share with the wrap() tests
+// (bounded waits, the command runner, the certificate, a captured ClientHello) lives in helpers.ts and
+// is re-exported from here.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { GeneratedCertificate, Server, ServerOptions, TLSConnection, createServer, generateCertificate } from '../lib';
+import { ClientInfo, ListenOptions, Server, ServerOptions, TLSConnection, TLSError, createServer } from '../lib';
+import { CERT, HOST, captureClientHello, until, within } from './helpers';
 
-let cached: GeneratedCertificate | null = null;
-
-/** One EC certificate per test file (CN=localhost, SAN 127.0.0.1). */
-export function testCert(): GeneratedCertificate {
-  cached ??= generateCertificate();
-  return cached;
-}
-
-export const HOST = '127.0.0.1';
-
-/** Resolves with the value, or rejects after `ms` with a message naming what was awaited. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `cond` every 10 ms until it holds, at most `ms`. */
-export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
+export { CERT, HOST, captureClientHello, delay, run, sClient, sh, until, within } from './helpers';
+export type { RunResult } from './helpers';
 
 export interface Started {
   server: Server;
@@ -46,12 +19,13 @@ export interface Started {
   connections: TLSConnection[];
 }
 
-/** createServer with the test certificate, listening on 127.0.0.1 with a free port. */
+/** createServer with the test certificate, listening on 127.0.0.1 with a free port (unless `listen` says otherwise). */
 export async function startServer(
   options: ServerOptions = {},
   listener?: (conn: TLSConnection) => void,
+  listen: ListenOptions = {},
 ): Promise<Started> {
-  const { cert, key } = testCert();
+  const { cert, key } = CERT;
   const connections: TLSConnection[] = [];
   const server = createServer({ cert, key, ...options }, (conn) => {
     connections.push(conn);
@@ -62,7 +36,7 @@ export async function startServer(
   await within(
     new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: 0, host: HOST }, () => {
+      server.listen({ port: 0, host: HOST, ...listen }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -79,6 +53,61 @@ export async function stopServer(server: Server | undefined): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
   await within(closed, 10000, 'server close');
+}
+
+/**
+ * Per-file fixture: servers started through `start()` and client sockets pushed on `sockets` are closed
+ * after each test; with `clientHello`, `hello` holds a real ClientHello (captured once, in beforeAll).
+ */
+export class ServerFixture {
+  readonly sockets: net.Socket[] = [];
+  hello: Buffer = Buffer.alloc(0);
+  private readonly servers: Server[] = [];
+
+  /** startServer(), closed after the test (if the test has not closed it itself). */
+  async start(options: ServerOptions = {}, listener?: (conn: TLSConnection) => void, listen?: ListenOptions): Promise<Started> {
+    const started = await startServer(options, listener, listen);
+    this.servers.push(started.server);
+    return started;
+  }
+
+  async cleanUp(): Promise<void> {
+    for (const x of this.sockets.splice(0)) x.destroy();
+    for (const server of this.servers.splice(0)) {
+      if (server.listening) await stopServer(server);
+      else if (server.stats().connections > 0) {
+        // close() was called, connections still open: close them and let the server finish.
+        server.closeAllConnections();
+        await until(() => server.stats().connections === 0, 10000, 'the connections of a closed server to go');
+      }
+    }
+  }
+}
+
+/** A {@link ServerFixture} with its beforeAll/afterEach hooks registered. */
+export function useServerFixture(opts: { clientHello?: boolean } = {}): ServerFixture {
+  const fx = new ServerFixture();
+  if (opts.clientHello) {
+    beforeAll(async () => {
+      fx.hello = await captureClientHello();
+    });
+  }
+  afterEach(() => fx.cleanUp());
+  return fx;
+}
+
+/** Records the server's tlsClientError events, in order. */
+export function collectTlsClientErrors(server: Server): Array<{ err: TLSError; client: ClientInfo }> {
+  const errors: Array<{ err: TLSError; client: ClientInfo }> = [];
+  server.on('tlsClientError', (err, client) => errors.push({ err, client }));
+  return errors;
+}
+
+/** Writes `text` and expects it back (from an echoing server connection). */
+export async function echoes(c: tls.TLSSocket, text: string): Promise<void> {
+  const got = within(once(c, 'data'), 10000, `echo of ${text}`);
+  c.write(text);
+  expect((await got)[0].toString()).toBe(text);
 }
 
 /** Echo: every connection writes back what it reads, honouring backpressure (pipe). */
@@ -102,13 +131,18 @@ export async function connectTls(opts: ClientOptions, ms = 10000): Promise<tls.T
   return socket;
 }
 
+export interface OpenSession {
+  socket: tls.TLSSocket;
+  session: Buffer;
+  reused: boolean;
+  protocol: string | null;
+}
+
 /**
- * Connects, waits until the client holds a resumable session (TLS 1.3 tickets arrive after the
- * handshake), then ends with close_notify. Returns the session and whether this one was resumed.
+ * Connects to an echoing server and waits until the client holds a resumable session (TLS 1.3
+ * tickets arrive after the handshake); the connection stays open. Destroys the socket on failure.
  */
-export async function sessionOf(
-  opts: ClientOptions,
-): Promise<{ session: Buffer; reused: boolean; protocol: string | null }> {
+export async function connectWithSession(opts: ClientOptions): Promise<OpenSession> {
   const socket = tls.connect({ host: HOST, rejectUnauthorized: false, ...opts });
   const sessions: Buffer[] = [];
   socket.on('session', (s: Buffer) => sessions.push(s));
@@ -121,6 +155,22 @@ export async function sessionOf(
     await within(once(socket, 'data'), 10000, 'echo');
     await until(() => sessions.length > 0 || socket.getSession() !== undefined, 5000, 'a session');
     const session = sessions[sessions.length - 1] ?? socket.getSession()!;
+    return { socket, session, reused, protocol };
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+/**
+ * Connects, waits until the client holds a resumable session, then ends with close_notify. Returns
+ * the session and whether this one was resumed.
+ */
+export async function sessionOf(
+  opts: ClientOptions,
+): Promise<{ session: Buffer; reused: boolean; protocol: string | null }> {
+  const { socket, session, reused, protocol } = await connectWithSession(opts);
+  try {
     socket.end();
     await within(once(socket, 'close'), 10000, 'client close');
     return { session, reused, protocol };
@@ -152,38 +202,6 @@ export function pseudoRandom(len: number, seed: number): Buffer {
   return out;
 }
 
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command (shell), with stdin text, bounded by `ms` (killed after). */
-export function run(command: string, ms = 20000, input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`command timed out after ${ms} ms: ${command}\n${stdout}\n${stderr}`));
-    }, ms);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
-}
-
 /** Opens a raw TCP socket to the server. */
 export async function connectRaw(port: number): Promise<net.Socket> {
   const socket = net.connect({ host: HOST, port });
@@ -198,32 +216,4 @@ export function closedBy(socket: net.Socket, ms: number): Promise<void> {
   if (socket.destroyed) return Promise.resolve();
   // Not events.once: it rejects on 'error', and a reset is a fine way to be closed here.
   return within(new Promise<void>((resolve) => socket.once('close', () => resolve())), ms, 'the server to close the socket');
-}
-
-/** A real ClientHello, as node's TLS client sends it (captured through a throwaway TCP server). */
-export async function captureClientHello(): Promise<Buffer> {
-  const grab = net.createServer();
-  await new Promise<void>((resolve) => grab.listen(0, HOST, resolve));
-  const port = (grab.address() as net.AddressInfo).port;
-  const got = new Promise<Buffer>((resolve) => {
-    grab.once('connection', (s) => {
-      let buf = Buffer.alloc(0);
-      s.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
-          resolve(buf.subarray(0, 5 + buf.readUInt16BE(3)));
-          s.destroy();
-        }
-      });
-      s.on('error', () => undefined);
-    });
-  });
-  const client = tls.connect({ host: HOST, port, rejectUnauthorized: false });
-  client.on('error', () => undefined);
-  try {
-    return await within(got, 5000, 'a ClientHello');
-  } finally {
-    client.destroy();
-    await new Promise<void>((resolve) => grab.close(() => resolve()));
-  }
 }

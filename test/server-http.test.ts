@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { TLSConnection } from '../lib';
-import { HOST, Started, pseudoRandom, run, sha256, startServer, stopServer } from './server-helpers';
+import { HOST, Started, pseudoRandom, sh, sha256, startServer, stopServer } from './server-helpers';
 
 jest.setTimeout(60000);
 
@@ -64,7 +64,7 @@ afterAll(async () => {
 
 test('curl GET: a response over the native transport, the TLS session visible on req.socket', async () => {
   const before = s!.server.stats().accepted;
-  const r = await run(`curl -sS -k --http1.1 ${base}/hello`, 20000);
+  const r = await sh(`curl -sS -k --http1.1 ${base}/hello`, 20000);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const body = JSON.parse(r.stdout);
@@ -79,7 +79,7 @@ test('curl GET: a response over the native transport, the TLS session visible on
 
 test('curl keep-alive: two requests on one connection', async () => {
   const before = s!.server.stats().accepted;
-  const r = await run(
+  const r = await sh(
     `curl -sS -k --http1.1 -w 'connects=%{num_connects} code=%{http_code}\\n' ${base}/one ${base}/two`,
     20000,
   );
@@ -104,7 +104,7 @@ test('curl POST of 1 MiB: echoed back byte for byte', async () => {
   const output = path.join(dir, 'out.bin');
   const headers = path.join(dir, 'headers.txt');
   writeFileSync(input, data);
-  const r = await run(
+  const r = await sh(
     `curl -sS -k --http1.1 -H 'content-type: application/octet-stream' --data-binary @${input} ` +
       `-D ${headers} -o ${output} -w '%{http_code}' ${base}/echo`,
     30000,

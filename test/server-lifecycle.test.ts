@@ -1,14 +1,13 @@
 // Lifecycle of the native server across process and worker-thread exits: the env cleanup hook must
 // close sockets without calling into a dying JavaScript environment, and nothing may crash.
 // The child processes and workers load the compiled package (dist/, built by `npm test` / `npx tsc`).
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 
-import { closedBy, connectTls, echo, startServer, stopServer, within } from './server-helpers';
+import { RunResult, closedBy, connectTls, echo, echoes, run, startServer, stopServer, within } from './server-helpers';
 
 jest.setTimeout(60000);
 
@@ -19,22 +18,8 @@ beforeAll(() => {
 });
 
 /** Runs `node -e script` with the package path in OSC; resolves with how it exited. */
-function node(script: string, ms = 30000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, OSC: DIST } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child timed out\n${stdout}\n${stderr}`));
-    }, ms);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+function node(script: string, ms = 30000): Promise<RunResult> {
+  return run(process.execPath, ['-e', script], { env: { ...process.env, OSC: DIST }, timeoutMs: ms, failOnTimeout: true });
 }
 
 // Common prelude of the child scripts: a server on a free port, echoing, plus a connect helper.
@@ -116,6 +101,23 @@ server.listen(0, '127.0.0.1', () => { connect(server.address().port).catch(() =>
   });
 });
 
+describe('session event listeners at exit', () => {
+  // At environment teardown Node finalizes thread-safe functions before (some) ObjectWrap finalizers;
+  // a SecureContext must then not release its session-event function a second time (it aborted).
+  test('a process with two SecureContexts listening for session events exits with code 0', async () => {
+    const r = await node(`
+const { SecureContext, generateCertificate } = require(process.env.OSC);
+const { cert, key } = generateCertificate();
+const contexts = [0, 1].map(() => new SecureContext({ cert, key }));
+for (const c of contexts) c.on('sessionAdded', () => {});
+console.log('made', contexts.length);
+`);
+    expect(r.stdout).toBe('made 2\n');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('worker thread', () => {
   // The worker runs a server and reports its port; the main thread is the client.
   const WORKER = `
@@ -156,8 +158,7 @@ server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.addres
     const s = await startServer({}, echo);
     try {
       const c = await connectTls({ port: s.port });
-      c.write('main');
-      expect((await within(once(c, 'data'), 5000, 'echo'))[0].toString()).toBe('main');
+      await echoes(c, 'main');
       c.destroy();
     } finally {
       await stopServer(s.server);
@@ -166,10 +167,7 @@ server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.addres
 
   async function openClients(port: number, n: number): Promise<tls.TLSSocket[]> {
     const clients = await Promise.all(Array.from({ length: n }, () => connectTls({ port })));
-    for (const c of clients) {
-      c.write('w');
-      expect((await within(once(c, 'data'), 5000, 'echo from the worker'))[0].toString()).toBe('w');
-    }
+    for (const c of clients) await echoes(c, 'w');
     return clients;
   }
 

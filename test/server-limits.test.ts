@@ -1,46 +1,29 @@
 // Server limits: handshake timeout, maxConnections, maxPendingHandshakes.
-import { once } from 'node:events';
-import net from 'node:net';
 import tls from 'node:tls';
 
-import { ClientInfo, TLSError } from '../lib';
+import { TLSError } from '../lib';
 import {
   HOST,
-  Started,
-  captureClientHello,
   closedBy,
+  collectTlsClientErrors,
   connectRaw,
   connectTls,
   echo,
-  startServer,
-  stopServer,
+  echoes,
   until,
+  useServerFixture,
   within,
 } from './server-helpers';
 
 jest.setTimeout(60000);
 
-let s: Started | undefined;
-const sockets: net.Socket[] = [];
-let hello: Buffer;
+const fx = useServerFixture({ clientHello: true });
+const { sockets } = fx;
 
-beforeAll(async () => {
-  hello = await captureClientHello();
-  expect(hello[0]).toBe(0x16); // handshake record
-  expect(hello.length).toBeGreaterThan(100);
+beforeAll(() => {
+  expect(fx.hello[0]).toBe(0x16); // handshake record
+  expect(fx.hello.length).toBeGreaterThan(100);
 });
-
-afterEach(async () => {
-  for (const x of sockets.splice(0)) x.destroy();
-  await stopServer(s?.server);
-  s = undefined;
-});
-
-function collectErrors(started: Started): Array<{ err: TLSError; client: ClientInfo }> {
-  const errors: Array<{ err: TLSError; client: ClientInfo }> = [];
-  started.server.on('tlsClientError', (err, client) => errors.push({ err, client }));
-  return errors;
-}
 
 /** Did a tls client get through? Resolves 'secure' or the error code/'closed'. */
 async function tryTls(port: number): Promise<string> {
@@ -60,18 +43,18 @@ async function tryTls(port: number): Promise<string> {
 describe('handshakeTimeout', () => {
   test.each([
     ['sends nothing', () => Buffer.alloc(0)],
-    ['sends only a record header', () => hello.subarray(0, 5)],
-    ['sends the first 20 bytes of a ClientHello', () => hello.subarray(0, 20)],
-    ['sends all but the last byte of a ClientHello', () => hello.subarray(0, hello.length - 1)],
+    ['sends only a record header', () => fx.hello.subarray(0, 5)],
+    ['sends the first 20 bytes of a ClientHello', () => fx.hello.subarray(0, 20)],
+    ['sends all but the last byte of a ClientHello', () => fx.hello.subarray(0, fx.hello.length - 1)],
   ])('a client that %s is timed out and closed', async (_name, bytes) => {
-    s = await startServer({ handshakeTimeout: 300 });
-    const errors = collectErrors(s);
+    const s = await fx.start({ handshakeTimeout: 300 });
+    const errors = collectTlsClientErrors(s.server);
     const raw = await connectRaw(s.port);
     sockets.push(raw);
     const localPort = raw.localPort;
     const b = bytes();
     if (b.length > 0) raw.write(b);
-    await until(() => s!.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
+    await until(() => s.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
     expect(s.server.stats().connections).toBe(1);
 
     await closedBy(raw, 10000); // the server closed it
@@ -91,19 +74,17 @@ describe('handshakeTimeout', () => {
     // The server goes on serving.
     const ok = await connectTls({ port: s.port });
     sockets.push(ok);
-    await until(() => s!.server.stats().handshakes === 1, 5000, 'the next handshake at the server');
+    await until(() => s.server.stats().handshakes === 1, 5000, 'the next handshake at the server');
   });
 
   test('a client that completes its handshake in time is not affected', async () => {
-    s = await startServer({ handshakeTimeout: 2000 }, echo);
-    const errors = collectErrors(s);
+    const s = await fx.start({ handshakeTimeout: 2000 }, echo);
+    const errors = collectTlsClientErrors(s.server);
     const c = await connectTls({ port: s.port });
     sockets.push(c);
     // Idle well past the handshake timeout: only the handshake is timed.
     await new Promise((r) => setTimeout(r, 2500));
-    c.write('still here');
-    const [d] = await within(once(c, 'data'), 5000, 'echo');
-    expect(d.toString()).toBe('still here');
+    await echoes(c, 'still here');
     expect(errors).toHaveLength(0);
     expect(s.server.stats().handshakeTimeouts).toBe(0);
   });
@@ -111,11 +92,11 @@ describe('handshakeTimeout', () => {
 
 describe('maxConnections', () => {
   test('the connection over the limit is closed at once and counted', async () => {
-    s = await startServer({ maxConnections: 2 }, echo);
+    const s = await fx.start({ maxConnections: 2 }, echo);
     const a = await connectTls({ port: s.port });
     const b = await connectTls({ port: s.port });
     sockets.push(a, b);
-    await until(() => s!.server.stats().connections === 2, 5000, 'two connections');
+    await until(() => s.server.stats().connections === 2, 5000, 'two connections');
 
     // A raw TCP connect gets through the kernel's accept, then the server closes it.
     const raw = await connectRaw(s.port);
@@ -132,12 +113,11 @@ describe('maxConnections', () => {
     expect(st.accepted).toBe(4);
 
     // The first two still work.
-    a.write('a');
-    expect((await within(once(a, 'data'), 5000, 'echo a'))[0].toString()).toBe('a');
+    await echoes(a, 'a');
 
     // Below the limit again, a new connection is served.
     b.end();
-    await until(() => s!.server.stats().connections === 1, 5000, 'one connection');
+    await until(() => s.server.stats().connections === 1, 5000, 'one connection');
     expect(await tryTls(s.port)).toBe('secure');
     st = s.server.stats();
     expect(st.rejectedMaxConnections).toBe(2);
@@ -145,10 +125,10 @@ describe('maxConnections', () => {
   });
 
   test('handshaking connections count too', async () => {
-    s = await startServer({ maxConnections: 1, handshakeTimeout: 0 });
+    const s = await fx.start({ maxConnections: 1, handshakeTimeout: 0 });
     const idle = await connectRaw(s.port);
     sockets.push(idle);
-    await until(() => s!.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
+    await until(() => s.server.stats().pendingHandshakes === 1, 5000, 'a pending handshake');
     expect(await tryTls(s.port)).not.toBe('secure');
     expect(s.server.stats().rejectedMaxConnections).toBe(1);
   });
@@ -156,12 +136,12 @@ describe('maxConnections', () => {
 
 describe('maxPendingHandshakes', () => {
   test('a new connection over the pending-handshake limit is closed and counted; done handshakes free a slot', async () => {
-    s = await startServer({ maxPendingHandshakes: 2, handshakeTimeout: 0 }, echo);
+    const s = await fx.start({ maxPendingHandshakes: 2, handshakeTimeout: 0 }, echo);
     const p1 = await connectRaw(s.port);
     const p2 = await connectRaw(s.port);
     sockets.push(p1, p2);
-    p2.write(hello.subarray(0, 20)); // half a ClientHello: still pending
-    await until(() => s!.server.stats().pendingHandshakes === 2, 5000, 'two pending handshakes');
+    p2.write(fx.hello.subarray(0, 20)); // half a ClientHello: still pending
+    await until(() => s.server.stats().pendingHandshakes === 2, 5000, 'two pending handshakes');
 
     const raw = await connectRaw(s.port);
     sockets.push(raw);
@@ -174,12 +154,12 @@ describe('maxPendingHandshakes', () => {
     // The stalled clients give up: their slots free, and a real client is served.
     p1.destroy();
     p2.destroy();
-    await until(() => s!.server.stats().pendingHandshakes === 0, 5000, 'no pending handshakes');
+    await until(() => s.server.stats().pendingHandshakes === 0, 5000, 'no pending handshakes');
     expect(await tryTls(s.port)).toBe('secure');
     // Completed handshakes do not count against the limit.
     expect(await tryTls(s.port)).toBe('secure');
     expect(await tryTls(s.port)).toBe('secure');
-    await until(() => s!.server.stats().handshakes === 3, 5000, 'three handshakes at the server');
+    await until(() => s.server.stats().handshakes === 3, 5000, 'three handshakes at the server');
     const st = s.server.stats();
     expect(st.connections).toBe(3);
     expect(st.pendingHandshakes).toBe(0);

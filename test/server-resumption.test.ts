@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { HOST, Started, echo, run, sessionOf, startServer, stopServer, until } from './server-helpers';
+import { HOST, Started, echo, sessionOf, sh, startServer, stopServer, until } from './server-helpers';
 
 jest.setTimeout(60000);
 
@@ -37,7 +37,7 @@ function expectStatsAgree(started: Started, resumed: number, handshakes: number)
 describe('openssl s_client', () => {
   test('TLS 1.2 -reconnect: one session id six times, five of them reused', async () => {
     s = await startServer({}, echo);
-    const r = await run(`openssl s_client -connect ${HOST}:${s.port} -reconnect -tls1_2 -no_ticket`, 30000);
+    const r = await sh(`openssl s_client -connect ${HOST}:${s.port} -reconnect -tls1_2 -no_ticket`, 30000);
     expect(r.code).toBe(0);
     const out = r.stdout + r.stderr;
     const ids = [...out.matchAll(/Session-ID: ([0-9A-F]+)/g)].map((m) => m[1]);
@@ -60,7 +60,7 @@ describe('openssl s_client', () => {
     s = await startServer({}, echo);
     const file = path.join(dir, 'tls13.pem');
     const client = (flag: string) =>
-      run(`(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${s!.port} -tls1_3 ${flag} ${file}`, 20000);
+      sh(`(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${s!.port} -tls1_3 ${flag} ${file}`, 20000);
 
     const first = await client('-sess_out');
     expect(first.code).toBe(0);
