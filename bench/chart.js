@@ -9,7 +9,7 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 function renderChart(results) {
   const W = 900;
   const left = 330;
-  const right = 70;
+  const right = 150; // room for "1.90 (no resumption)"
   const bar = 13;
   const ids = results.contestants.map((c) => c.id);
   const cells = results.cells.filter((c) => Object.values(c.results).some((r) => Number.isFinite(r.cpuVsNode)));

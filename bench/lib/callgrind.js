@@ -23,20 +23,32 @@ async function serverIr(contestant, cert, { tls, conns, tag }) {
     ['--tool=callgrind', '--quiet', `--callgrind-out-file=${file}`, cmd, ...args],
     { label: `${contestant.id} under callgrind`, readyTimeoutMs: 240000 });
   await server.start();
+  let exit;
   try {
     const r = await loadgen(server, { tls, mode: 'resume', conns, seconds: 900, timeoutMs: 960000 });
     if (r.failed || r.resumed !== conns) {
       throw new Error(`${contestant.id} TLS ${tls} under callgrind: ${r.resumed}/${conns} resumed, ${r.failed} failed`);
     }
   } finally {
-    await server.stop(120000);
+    exit = await server.stop(120000);
   }
+  if (exit.code !== 0) throw new Error(`${contestant.id} under callgrind exited with ${exit.code ?? exit.sig}: ${server.stderr.slice(-500)}`);
   return totalIr(file);
 }
 
+// valgrind on a busy 2-core machine occasionally dies or writes nothing:
+// one retry before calling the figure failed.
+async function serverIrRetry(contestant, cert, o) {
+  try {
+    return await serverIr(contestant, cert, o);
+  } catch (e) {
+    return serverIr(contestant, cert, o);
+  }
+}
+
 async function irPerResume(contestant, cert, { tls, base, n }) {
-  const a = await serverIr(contestant, cert, { tls, conns: base, tag: `${tls}-a` });
-  const b = await serverIr(contestant, cert, { tls, conns: base + n, tag: `${tls}-b` });
+  const a = await serverIrRetry(contestant, cert, { tls, conns: base, tag: `${tls}-a` });
+  const b = await serverIrRetry(contestant, cert, { tls, conns: base + n, tag: `${tls}-b` });
   return { tls, n, base, irBase: a, irLoaded: b, irPerHandshake: Math.round((b - a) / n) };
 }
 
