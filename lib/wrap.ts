@@ -14,6 +14,12 @@ export interface WrapOptions extends SecureContextOptions {
   context?: SecureContext;
   /** Session of a peer that disconnects without close_notify: `'keep'` it cached (default) or `'drop'` it. */
   uncleanClose?: UncleanClosePolicy;
+  /**
+   * Set TCP_NODELAY when `socket` is a net.Socket. Default `true`: each TLS flight is one write, and
+   * Nagle's algorithm would hold back the TLS 1.3 tickets that follow the handshake until the client's
+   * delayed ACK (about 40 ms per connection).
+   */
+  noDelay?: boolean;
 }
 
 /** @internal */
@@ -170,6 +176,8 @@ export function wrap(socket: Duplex, options: WrapOptions = {}): TLSConnection {
     rethrowNative(err, 'wrap');
   }
   const conn = new TLSConnection();
-  conn.attach(new DuplexTransport(conn, socket, engine));
+  const transport = new DuplexTransport(conn, socket, engine);
+  if (options.noDelay !== false) transport.setNoDelay(true);
+  conn.attach(transport);
   return conn;
 }
