@@ -49,16 +49,15 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : ObjectWrap(info
 Napi::Value ConnectionWrap::Result(Napi::Env env, unsigned events) {
   Napi::Array out = Napi::Array::New(env, 4);
   out.Set(0u, Napi::Number::New(env, events));
-  size_t pending = engine_->PendingCiphertext();
-  if (pending > 0) {
-    Napi::Buffer<char> wire = Napi::Buffer<char>::New(env, pending);
-    engine_->ReadCiphertext(wire.Data(), pending);
-    out.Set(1u, wire);
+  Bytes& wire = engine_->ciphertext();
+  if (!wire.empty()) {
+    out.Set(1u, Napi::Buffer<char>::Copy(env, wire.data(), wire.size()));
+    wire.Reset();
   }
-  std::string& plain = engine_->plaintext();
+  Bytes& plain = engine_->plaintext();
   if (!plain.empty()) {
-    out.Set(2u, CopyBuffer(env, plain));
-    plain.clear();
+    out.Set(2u, Napi::Buffer<char>::Copy(env, plain.data(), plain.size()));
+    plain.Reset();
   }
   if (events & kFatal) out.Set(3u, Napi::String::New(env, engine_->error()));
   return out;

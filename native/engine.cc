@@ -7,8 +7,52 @@
 namespace osc {
 
 namespace {
+
 constexpr size_t kReadChunk = 16 * 1024;  // one TLS record's worth of plaintext per SSL_read
+
+// The write BIO: appends to the engine's Bytes, which the transport writes from directly. (A memory
+// BIO would cost one more copy of every byte sent, to get it out again.)
+int OutWrite(BIO* bio, const char* data, int len) {
+  try {
+    static_cast<Bytes*>(BIO_get_data(bio))->Append(data, static_cast<size_t>(len));
+  } catch (const std::bad_alloc&) {
+    return -1;
+  }
+  return len;
 }
+
+long OutCtrl(BIO* bio, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(static_cast<Bytes*>(BIO_get_data(bio))->size());
+    default:
+      return 0;
+  }
+}
+
+int OutCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+BIO_METHOD* OutMethod() {
+  // Created once per process, kept for its lifetime (OpenSSL holds no per-method state to free).
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "osc ciphertext out");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, OutWrite);
+      BIO_meth_set_ctrl(m, OutCtrl);
+      BIO_meth_set_create(m, OutCreate);
+    }
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
 
 Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
     : context_(std::move(context)), policy_(policy) {
@@ -16,15 +60,16 @@ Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
   ssl_.reset(SSL_new(context_->ctx()));
   if (!ssl_) throw TlsError("ERR_OSC_OPENSSL", TakeOpenSslError("SSL_new failed"));
   rbio_ = BIO_new(BIO_s_mem());
-  wbio_ = BIO_new(BIO_s_mem());
-  if (rbio_ == nullptr || wbio_ == nullptr) {
+  BIO* wbio = OutMethod() != nullptr ? BIO_new(OutMethod()) : nullptr;
+  if (rbio_ == nullptr || wbio == nullptr) {
     BIO_free(rbio_);
-    BIO_free(wbio_);
+    BIO_free(wbio);
     throw TlsError("ERR_OSC_OPENSSL", "out of memory");
   }
+  BIO_set_data(wbio, &out_);
   // An empty read BIO means "more later", never EOF: the transport reports endings via Finish().
   BIO_set_mem_eof_return(rbio_, -1);
-  SSL_set_bio(ssl_.get(), rbio_, wbio_);
+  SSL_set_bio(ssl_.get(), rbio_, wbio);
   SSL_set_app_data(ssl_.get(), this);
   SSL_set_accept_state(ssl_.get());
 }
@@ -71,11 +116,9 @@ unsigned Engine::Advance() {
 
 unsigned Engine::ReadPlaintext(unsigned events) {
   while (!peer_closed_) {
-    size_t old = plaintext_.size();
-    plaintext_.resize(old + kReadChunk);
     size_t got = 0;
-    int r = SSL_read_ex(ssl_.get(), &plaintext_[old], kReadChunk, &got);
-    plaintext_.resize(old + got);
+    int r = SSL_read_ex(ssl_.get(), plaintext_.Reserve(kReadChunk), kReadChunk, &got);
+    plaintext_.Commit(got);
     if (r == 1) continue;
     int err = SSL_get_error(ssl_.get(), r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
@@ -143,16 +186,9 @@ void Engine::Finish(Ending) {
   }
   added_sessions_.clear();
   ssl_.reset();
-  rbio_ = wbio_ = nullptr;
+  rbio_ = nullptr;
 }
 
-size_t Engine::PendingCiphertext() const { return wbio_ ? BIO_ctrl_pending(wbio_) : 0; }
-
-size_t Engine::ReadCiphertext(char* dst, size_t cap) {
-  if (!wbio_ || cap == 0) return 0;
-  int n = BIO_read(wbio_, dst, static_cast<int>(cap));
-  return n > 0 ? static_cast<size_t>(n) : 0;
-}
 
 SessionInfo Engine::Info() const {
   SessionInfo info;

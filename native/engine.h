@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bytes.h"
 #include "context.h"
 #include "ssl_ptr.h"
 
@@ -60,9 +61,10 @@ class Engine {
   // The transport has ended: apply the policy to the session and free the SSL. Idempotent.
   void Finish(Ending how);
 
-  size_t PendingCiphertext() const;
-  size_t ReadCiphertext(char* dst, size_t cap);
-  std::string& plaintext() { return plaintext_; }
+  // Ciphertext to send: the transport writes straight from it, then Reset()s it or moves it away.
+  Bytes& ciphertext() { return out_; }
+  size_t PendingCiphertext() const { return out_.size(); }
+  Bytes& plaintext() { return plaintext_; }
 
   bool handshake_done() const { return handshake_done_; }
   bool finished() const { return !ssl_; }
@@ -84,11 +86,11 @@ class Engine {
 
   std::shared_ptr<ContextCore> context_;
   SslPtr ssl_;
-  BIO* rbio_ = nullptr;  // owned by ssl_
-  BIO* wbio_ = nullptr;  // owned by ssl_
+  BIO* rbio_ = nullptr;  // owned by ssl_ (a memory BIO)
+  Bytes out_;            // what SSL writes to its write BIO (appends here: no copy out of a BIO)
   UncleanPolicy policy_;
   std::vector<SessionPtr> added_sessions_;
-  std::string plaintext_;
+  Bytes plaintext_;
   SessionInfo session_;
   std::string error_;
   bool handshake_done_ = false;

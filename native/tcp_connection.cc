@@ -10,12 +10,12 @@
 
 namespace osc {
 
-// One uv_write_t with its ciphertext stored right behind it: one allocation per write.
+// A write the socket did not take at once: the engine's ciphertext buffer moves in, uncopied.
 struct TcpConnection::WriteReq {
   uv_write_t req;
   TcpConnection* self;
   size_t len;
-  char* data() { return reinterpret_cast<char*>(this + 1); }
+  Bytes data;
 };
 
 TcpConnection::TcpConnection(TcpServer* server)
@@ -90,11 +90,11 @@ void TcpConnection::Handle(unsigned events) {
   if (events & kHandshakeDone) Secure();
   if (closing_) return;
   if (events & kPlaintext) {
-    std::string& plain = engine_.plaintext();
-    if (server_->exiting()) return plain.clear();
+    Bytes& plain = engine_.plaintext();
+    if (server_->exiting()) return plain.Reset();
     Napi::HandleScope scope(server_->env());
-    Napi::Buffer<char> chunk = CopyBuffer(server_->env(), plain);
-    plain.clear();
+    Napi::Buffer<char> chunk = Napi::Buffer<char>::Copy(server_->env(), plain.data(), plain.size());
+    plain.Reset();
     if (!CallHandle("onread", {chunk}) && !closing_) ReadStop();
   }
   if (closing_) return;
@@ -166,32 +166,26 @@ void TcpConnection::OnReadEnd(ssize_t status) {
 }
 
 void TcpConnection::Flush() {
-  size_t n = engine_.PendingCiphertext();
-  if (n == 0 || closing_) return;
-  auto* w = static_cast<WriteReq*>(std::malloc(sizeof(WriteReq) + n));
-  if (w == nullptr) return Destroy();
-  w->self = this;
-  w->len = engine_.ReadCiphertext(w->data(), n);
-  uv_buf_t buf = uv_buf_init(w->data(), static_cast<unsigned>(w->len));
-  // Most writes fit in the socket buffer at once: no request, no callback.
+  Bytes& out = engine_.ciphertext();
+  if (out.empty() || closing_) return;
+  uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+  // Most writes fit in the socket buffer at once: no request, no callback, no copy.
   int done = queued_ == 0 ? uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1) : UV_EAGAIN;
-  if (done == static_cast<int>(w->len)) {
-    std::free(w);
-    return;
-  }
+  if (done == static_cast<int>(out.size())) return out.Reset();
   if (done < 0 && done != UV_EAGAIN) {
-    std::free(w);
+    out.Reset();
     return OnReadEnd(done);  // EPIPE / ECONNRESET: the peer is gone
   }
-  if (done > 0) {
-    buf.base += done;
-    buf.len -= done;
-  }
-  w->len = buf.len;
+  size_t sent = done > 0 ? static_cast<size_t>(done) : 0;
+  auto* w = new WriteReq;
+  w->self = this;
+  w->data = std::move(out);
+  w->len = w->data.size() - sent;
+  buf = uv_buf_init(w->data.data() + sent, static_cast<unsigned>(w->len));
   queued_ += w->len;
   if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite) != 0) {
     queued_ -= w->len;
-    std::free(w);
+    delete w;
     Destroy();
   }
 }
@@ -200,7 +194,7 @@ void TcpConnection::OnWrite(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   TcpConnection* self = w->self;
   self->queued_ -= w->len;
-  std::free(w);
+  delete w;
   if (self->closing_) return;
   if (status < 0) {
     // EPIPE/ECONNRESET, e.g. a TLS 1.3 client gone before reading its tickets: an ending, not a crash.
