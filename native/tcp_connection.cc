@@ -6,6 +6,7 @@
 #include "addon_data.h"
 #include "binding_util.h"
 #include "connection_binding.h"
+#include "sockaddr.h"
 #include "tcp_server.h"
 
 namespace osc {
@@ -325,28 +326,13 @@ bool TcpConnection::CallHandle(const char* method, std::initializer_list<napi_va
 }
 
 void TcpConnection::RememberAddresses() {
-  remote_address_ = PeerName(true, &remote_port_);
-  local_address_ = PeerName(false, &local_port_);
+  SocketName remote = NameOf(&tcp_, true), local = NameOf(&tcp_, false);
+  remote_address_ = std::move(remote.address);
+  remote_port_ = remote.port;
+  local_address_ = std::move(local.address);
+  local_port_ = local.port;
 }
 
-std::string TcpConnection::PeerName(bool remote, int* port) const {
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  auto* sa = reinterpret_cast<sockaddr*>(&ss);
-  int r = remote ? uv_tcp_getpeername(&tcp_, sa, &len) : uv_tcp_getsockname(&tcp_, sa, &len);
-  if (r != 0) return {};
-  char name[64] = {0};
-  if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    uv_ip6_name(a, name, sizeof name);
-    *port = ntohs(a->sin6_port);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    uv_ip4_name(a, name, sizeof name);
-    *port = ntohs(a->sin_port);
-  }
-  return name;
-}
 
 // ---- ConnectionHandle: the JS face of a TcpConnection ----
 

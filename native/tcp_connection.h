@@ -50,7 +50,6 @@ class TcpConnection {
   void EndWrites();  // FIN once queued writes went out
   // Calls a method of the JS handle; false when it returned false. Skipped once the env is going away.
   bool CallHandle(const char* method, std::initializer_list<napi_value> args);
-  std::string PeerName(bool remote, int* port) const;
   void RememberAddresses();
 
   TcpServer* server_;

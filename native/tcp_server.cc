@@ -7,6 +7,7 @@
 #include "addon_data.h"
 #include "binding_util.h"
 #include "context_binding.h"
+#include "sockaddr.h"
 #include "tcp_connection.h"
 
 namespace osc {
@@ -73,6 +74,9 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   listener_.data = this;
   listener_open_ = true;
   auto fail = [&](int code, const char* syscall) {
+    // libuv closes the listener later, and it lives inside this object: hold it until then.
+    Ref();
+    unref_after_close_ = true;
     CloseListener();
     return UvError(env, code, syscall);
   };
@@ -118,24 +122,12 @@ void TcpServer::OnConnection(uv_stream_t* listener, int status) {
 Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!listener_open_) return env.Null();
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return env.Null();
-  char name[64] = {0};
-  int port;
-  if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    uv_ip6_name(a, name, sizeof name);
-    port = ntohs(a->sin6_port);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    uv_ip4_name(a, name, sizeof name);
-    port = ntohs(a->sin_port);
-  }
+  SocketName name = NameOf(&listener_, false);
+  if (name.address.empty()) return env.Null();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("address", name);
-  o.Set("family", ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
-  o.Set("port", port);
+  o.Set("address", name.address);
+  o.Set("family", name.ipv6 ? "IPv6" : "IPv4");
+  o.Set("port", name.port);
   return o;
 }
 
@@ -144,6 +136,11 @@ void TcpServer::CloseListener() {
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
     auto* self = static_cast<TcpServer*>(h->data);
     self->listener_open_ = false;
+    if (self->unref_after_close_) {
+      self->unref_after_close_ = false;
+      self->Unref();
+      return;  // a failed listen: nothing was accepted, no close event is owed
+    }
     self->MaybeDone();
   });
 }

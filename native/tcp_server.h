@@ -70,6 +70,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   uv_loop_t* loop_ = nullptr;
   uv_tcp_t listener_;
   bool listener_open_ = false;
+  bool unref_after_close_ = false;  // a failed listen holds the object until libuv lets go
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
