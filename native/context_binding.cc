@@ -138,14 +138,20 @@ Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
       if (!core || fn.IsEmpty()) return;
       std::vector<SessionEvent> events = core->TakeEvents();
       if (events.empty()) return;
-      Napi::Array batch = Napi::Array::New(env, events.size());
-      for (size_t i = 0; i < events.size(); ++i) {
-        Napi::Array pair = Napi::Array::New(env, 2);
-        pair.Set(0u, Napi::Number::New(env, static_cast<int>(events[i].type)));
-        pair.Set(1u, CopyBuffer(env, events[i].id));
-        batch.Set(static_cast<uint32_t>(i), pair);
+      // No JS frame above this call: a listener's exception becomes an uncaught exception, as any
+      // event listener's would, instead of a C++ exception that terminates the process.
+      try {
+        Napi::Array batch = Napi::Array::New(env, events.size());
+        for (size_t i = 0; i < events.size(); ++i) {
+          Napi::Array pair = Napi::Array::New(env, 2);
+          pair.Set(0u, Napi::Number::New(env, static_cast<int>(events[i].type)));
+          pair.Set(1u, CopyBuffer(env, events[i].id));
+          batch.Set(static_cast<uint32_t>(i), pair);
+        }
+        fn.Call({batch});
+      } catch (const Napi::Error& e) {
+        if (!e.IsEmpty()) napi_fatal_exception(env, e.Value());
       }
-      fn.Call({batch});
     });
   });
   return env.Undefined();

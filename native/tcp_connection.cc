@@ -66,12 +66,14 @@ void TcpConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void TcpConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpConnection*>(s->data);
   if (self->closing_) return;
-  if (nread > 0) {
-    self->engine_.Receive(buf->base, static_cast<size_t>(nread));
-    self->Handle(self->engine_.Advance());
-  } else if (nread < 0) {
-    self->OnReadEnd(nread);
-  }
+  self->server_->Guard([&] {
+    if (nread > 0) {
+      self->engine_.Receive(buf->base, static_cast<size_t>(nread));
+      self->Handle(self->engine_.Advance());
+    } else if (nread < 0) {
+      self->OnReadEnd(nread);
+    }
+  });
 }
 
 void TcpConnection::Handle(unsigned events) {
@@ -197,17 +199,19 @@ void TcpConnection::OnWrite(uv_write_t* req, int status) {
   self->queued_ -= w->len;
   delete w;
   if (self->closing_) return;
-  if (status < 0) {
-    // EPIPE/ECONNRESET, e.g. a TLS 1.3 client gone before reading its tickets: an ending, not a crash.
-    if (!self->read_eof_) self->OnReadEnd(status);
-    else self->Close();
-    return;
-  }
-  if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark && !self->server_->exiting()) {
-    self->need_drain_ = false;
-    Napi::HandleScope scope(self->server_->env());
-    self->CallHandle("ondrain", {});
-  }
+  self->server_->Guard([&] {
+    if (status < 0) {
+      // EPIPE/ECONNRESET, e.g. a TLS 1.3 client gone before reading its tickets: an ending, not a crash.
+      if (!self->read_eof_) self->OnReadEnd(status);
+      else self->Close();
+      return;
+    }
+    if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark && !self->server_->exiting()) {
+      self->need_drain_ = false;
+      Napi::HandleScope scope(self->server_->env());
+      self->CallHandle("ondrain", {});
+    }
+  });
 }
 
 bool TcpConnection::Write(Napi::Env env, const Napi::Array& chunks) {
@@ -260,7 +264,7 @@ void TcpConnection::OnShutdown(uv_shutdown_t* req, int status) {
 void TcpConnection::OnHandshakeTimeout(uv_timer_t* t) {
   auto* self = static_cast<TcpConnection*>(t->data);
   if (self->closing_ || !self->handshaking_) return;
-  self->HandshakeFailed("ERR_OSC_HANDSHAKE_TIMEOUT", "handshake timed out");
+  self->server_->Guard([&] { self->HandshakeFailed("ERR_OSC_HANDSHAKE_TIMEOUT", "handshake timed out"); });
   self->Close();
 }
 
@@ -299,12 +303,13 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
   if (--self->open_handles_ > 0) return;
   if (self->handle_ != nullptr) {
     self->handle_->Unbind();
-    if (!self->server_->exiting()) {
+    self->server_->Guard([&] {
+      if (self->server_->exiting()) return;
       Napi::Env env = self->server_->env();
       Napi::HandleScope scope(env);
       self->CallHandle("onclose", {self->close_ending_ ? Napi::String::New(env, self->close_ending_)
                                                        : env.Undefined()});
-    }
+    });
     self->handle_ = nullptr;
     self->handle_ref_.Reset();
   }

@@ -141,7 +141,7 @@ void TcpServer::CloseListener() {
       self->Unref();
       return;  // a failed listen: nothing was accepted, no close event is owed
     }
-    self->MaybeDone();
+    self->Guard([&] { self->MaybeDone(); });
   });
 }
 

@@ -47,6 +47,21 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   // Calls fn on recv through napi_make_callback. False when it did not complete: a JS exception
   // (reported as uncaught) or an environment that stopped running JS (then exiting() turns true).
   bool Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result = nullptr);
+  // Runs the JS-touching part of a libuv callback. There is no JS frame to catch a C++ exception
+  // there: a failure becomes an uncaught JS exception, or is dropped once the environment is going
+  // away (a terminating worker fails any N-API call at any moment), instead of terminating the process.
+  template <typename F>
+  void Guard(F&& f) {
+    try {
+      f();
+    } catch (const Napi::Error& e) {
+      if (!CanCallJs()) {
+        exiting_ = true;
+      } else if (!e.IsEmpty()) {
+        napi_fatal_exception(Env(), e.Value());
+      }
+    }
+  }
   ServerCounters& counters() { return counters_; }
   const ServerLimits& limits() const { return limits_; }
   const std::shared_ptr<ContextCore>& context() const { return context_; }

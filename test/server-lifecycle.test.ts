@@ -102,6 +102,25 @@ server.listen(0, '127.0.0.1', () => { connect(server.address().port).catch(() =>
 });
 
 describe('session event listeners at exit', () => {
+  test('a session listener that throws: an uncaught exception like any listener\'s, not a native abort', async () => {
+    const r = await node(`
+const tls = require('node:tls');
+const { SecureContext, createServer, generateCertificate } = require(process.env.OSC);
+const context = new SecureContext(generateCertificate());
+context.on('sessionAdded', () => { throw new Error('listener boom'); });
+process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); process.exit(0); });
+const server = createServer({ context }, (c) => c.pipe(c));
+server.listen(0, '127.0.0.1', () => {
+  const c = tls.connect({ port: server.address().port, host: '127.0.0.1', rejectUnauthorized: false }, () => c.end('x'));
+  c.on('data', () => {});
+  c.on('error', () => {});
+});
+`);
+    expect(r.stdout).toContain('uncaught: listener boom');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+  });
+
   // At environment teardown Node finalizes thread-safe functions before (some) ObjectWrap finalizers;
   // a SecureContext must then not release its session-event function a second time (it aborted).
   test('a process with two SecureContexts listening for session events exits with code 0', async () => {
