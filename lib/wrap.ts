@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
 import binding, { EngineEvent, EngineResult, Ending, NativeConnection } from './binding';
-import { CloseEnding, TLSConnection, Transport, UncleanClosePolicy } from './connection';
+import { CloseEnding, ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy } from './connection';
 import { SecureContext, SecureContextOptions } from './context';
 import { TLSError, rethrowNative } from './errors';
 
@@ -129,7 +129,7 @@ class DuplexTransport implements Transport {
   private onEnd(): void {
     // FIN without close_notify: the engine never sees EOF (OpenSSL would call it fatal and drop the
     // session); the policy decides instead.
-    if (!this.finished && !(this.engine.getShutdown() & 2)) {
+    if (!this.finished && !(this.engine.getShutdown() & ShutdownFlags.RECEIVED)) {
       this.finish(Ending.Eof);
       this.conn._onEnd('eof');
     }

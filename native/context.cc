@@ -133,7 +133,6 @@ void ContextCore::AddTrustedCertificates(const std::string& pem) {
 }
 
 void ContextCore::SetVerify(bool request_cert, bool reject_unauthorized) {
-  reject_unauthorized_ = reject_unauthorized;
   if (!request_cert) {
     SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_NONE, nullptr);
   } else if (reject_unauthorized) {

@@ -78,8 +78,6 @@ class ContextCore {
   void SetEventSink(std::function<void()> notify);
   std::vector<SessionEvent> TakeEvents();
 
-  bool reject_unauthorized() const { return reject_unauthorized_; }
-  const std::string& alpn() const { return alpn_; }
 
   static ContextCore* From(SSL_CTX* ctx);
 
@@ -91,7 +89,6 @@ class ContextCore {
   void Queue(SessionEventType type, SSL_SESSION* sess);
 
   SslCtxPtr ctx_;
-  bool reject_unauthorized_ = true;
   std::string alpn_;
   std::mutex events_mutex_;
   std::function<void()> notify_;

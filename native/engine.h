@@ -66,10 +66,8 @@ class Engine {
   size_t PendingCiphertext() const { return out_.size(); }
   Bytes& plaintext() { return plaintext_; }
 
-  bool handshake_done() const { return handshake_done_; }
   bool finished() const { return !ssl_; }
   bool peer_closed() const { return peer_closed_; }   // close_notify received
-  bool sent_close() const { return sent_close_; }     // close_notify sent
   int shutdown_flags() const;
   const std::string& error() const { return error_; }
   // The session as negotiated, captured when the handshake completed (valid after Finish()).

@@ -189,7 +189,7 @@ void TcpConnection::Flush() {
   if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite) != 0) {
     queued_ -= w->len;
     delete w;
-    Destroy();
+    Close();
   }
 }
 
@@ -277,10 +277,6 @@ void TcpConnection::ReadStop() {
   if (!reading_) return;
   reading_ = false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-}
-
-void TcpConnection::Destroy() {
-  Close();
 }
 
 void TcpConnection::Close() {
@@ -381,7 +377,7 @@ Napi::Value ConnectionHandle::ReadStop(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ConnectionHandle::Destroy(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->Destroy();
+  if (conn_ != nullptr) conn_->Close();
   return info.Env().Undefined();
 }
 

@@ -26,7 +26,6 @@ class TcpConnection {
   void Shutdown();
   void ReadStart();
   void ReadStop();
-  void Destroy();
   void SetShutdownFlags(int flags) { engine_.SetShutdownFlags(flags); }
   int shutdown_flags() const { return engine_.shutdown_flags(); }
   int SetNoDelay(bool on) { return uv_tcp_nodelay(&tcp_, on ? 1 : 0); }

@@ -158,7 +158,7 @@ Napi::Value TcpServer::Close(const Napi::CallbackInfo& info) {
 Napi::Value TcpServer::CloseConnections(const Napi::CallbackInfo& info) {
   // Copy: closing does not erase synchronously, but keep iteration independent of it anyway.
   std::list<TcpConnection*> all = connections_;
-  for (TcpConnection* c : all) c->Destroy();
+  for (TcpConnection* c : all) c->Close();
   return info.Env().Undefined();
 }
 
@@ -234,7 +234,7 @@ void TcpServer::OnCleanup(napi_async_cleanup_hook_handle, void* arg) {
   self->exiting_ = true;
   self->CloseListener();
   std::list<TcpConnection*> all = self->connections_;
-  for (TcpConnection* c : all) c->Destroy();
+  for (TcpConnection* c : all) c->Close();
   self->MaybeDone();
 }
 
