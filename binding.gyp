@@ -8,9 +8,10 @@
         "native/context.cc",
         "native/context_binding.cc",
         "native/engine.cc",
-        "native/connection_binding.cc",
+        "native/engine_binding.cc",
         "native/certgen.cc",
         "native/tcp_connection.cc",
+        "native/tcp_connection_binding.cc",
         "native/tcp_server.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

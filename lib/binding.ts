@@ -16,6 +16,12 @@ export interface NativeSessionInfo {
 /** [events, ciphertext, plaintext, error] — everything one engine call produced. */
 export type EngineResult = [number, Buffer | undefined, Buffer | undefined, string | undefined];
 
+/**
+ * [ending, clean, code, reason] — the engine's verdict on a finished connection (native/engine.h
+ * Outcome): `ending` indexes {@link ENDINGS}; `code` and `reason` are set for a failure.
+ */
+export type NativeOutcome = [number, boolean, string | undefined, string | undefined];
+
 export interface NativeSecureContext {
   setSessionIdContext(ctx: Buffer): void;
   getSessionIdContext(): Buffer;
@@ -27,19 +33,21 @@ export interface NativeSecureContext {
   setEventHandler(fn: ((batch: Array<[number, Buffer]>) => void) | null): void;
 }
 
-export interface NativeConnection {
+/** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */
+export interface NativeEngine {
   feed(ciphertext: Buffer): EngineResult;
   write(chunks: Buffer[]): EngineResult;
   shutdown(): EngineResult;
   setShutdown(flags: number): void;
   getShutdown(): number;
-  finish(ending: number): void;
+  /** The transport ended (a {@link TransportEnd}, with the socket error's code); returns the verdict. */
+  finish(how: number, sysCode?: string): NativeOutcome;
   info(): NativeSessionInfo;
 }
 
 export interface Binding {
   SecureContext: new (options: object) => NativeSecureContext;
-  Connection: new (context: NativeSecureContext, policy: number) => NativeConnection;
+  Engine: new (context: NativeSecureContext, policy: number) => NativeEngine;
   generateCertificate(options: object): { cert: string; key: string };
   opensslVersion: string;
   opensslVersionNumber: number;
@@ -64,5 +72,8 @@ export const EngineEvent = {
   Ciphertext: 16,
 } as const;
 
-/** How a transport ended (native/engine.h Ending). */
-export const Ending = { Eof: 0, Reset: 1, Error: 2, Local: 3 } as const;
+/** What a transport saw of its own end (native/engine.h TransportEnd). */
+export const TransportEnd = { Eof: 0, Error: 1, Timeout: 2, Local: 3 } as const;
+
+/** native/engine.h Ending, by value. */
+export const ENDINGS = ['close_notify', 'eof', 'reset', 'error', 'local'] as const;

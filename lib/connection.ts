@@ -3,8 +3,8 @@
 import { X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 
-import type { NativeSessionInfo } from './binding';
-import { TLSError } from './errors';
+import { ENDINGS, NativeOutcome, NativeSessionInfo } from './binding';
+import { SystemError, TLSError, TLSErrorCode } from './errors';
 
 /** What happens to the session when the peer disconnects without close_notify. */
 export type UncleanClosePolicy = 'keep' | 'drop';
@@ -53,8 +53,31 @@ export interface SessionDetails {
   authorizationError: string | null;
 }
 
-/** SSL_set_shutdown flags. */
+/** SSL_set_shutdown flags; {@link TLSConnection.setShutdown} takes any combination (0 to 3). */
 export const ShutdownFlags = { SENT: 1, RECEIVED: 2 } as const;
+
+/** @internal The native code of an unclean-close policy (native/engine.h UncleanPolicy). */
+export function policyCode(policy: unknown): number {
+  if (policy === undefined || policy === 'keep') return 0;
+  if (policy === 'drop') return 1;
+  throw new RangeError(`uncleanClose must be 'keep' or 'drop', got ${String(policy)}`);
+}
+
+/** @internal The engine's verdict (native/engine.h Outcome) as the `close` event reports it. */
+export function toCloseInfo([ending, clean, code, reason]: NativeOutcome): CloseInfo {
+  const info: CloseInfo = { clean, ending: ENDINGS[ending] };
+  // A peer that leaves (FIN, reset), even mid-handshake, is an ending; a failure is an error. (The native
+  // server still counts and reports a handshake cut short as a client error.)
+  if (code !== undefined && info.ending === 'error') info.error = outcomeError(code, reason ?? '');
+  return info;
+}
+
+/** @internal The error of a failed connection, from the code and reason the engine gave it. */
+export function outcomeError(code: string, reason: string): Error {
+  if (code === 'ERR_OSC_TLS') return new TLSError(code, reason, `TLS failed: ${reason}`);
+  if (code.startsWith('ERR_OSC_')) return new TLSError(code as TLSErrorCode, reason, `handshake failed: ${reason}`);
+  return new SystemError(code, 0, 'read', reason);
+}
 
 /** @internal The contract between TLSConnection and whatever carries its ciphertext. */
 export interface Transport {
@@ -64,8 +87,8 @@ export interface Transport {
   end(cb: () => void): void;
   pause(): void;
   resume(): void;
-  /** Tear down now (no close_notify). */
-  destroy(): void;
+  /** Tear down now (no close_notify); the engine's verdict, unless the transport already reported it. */
+  destroy(): NativeOutcome | undefined;
   setShutdown(flags: number): void;
   getShutdown(): number;
   readonly remoteAddress?: string;
@@ -114,9 +137,6 @@ export class TLSConnection extends Duplex {
   private transport: Transport | null = null;
   private queued: QueuedWrite[] = [];
   private pendingFinal: (() => void) | null = null;
-  private ending: CloseEnding | null = null;
-  private closeSent = false;
-  private endingError: Error | undefined;
   private timer: NodeJS.Timeout | null = null;
   private timeoutMs = 0;
 
@@ -164,15 +184,22 @@ export class TLSConnection extends Duplex {
     return this.end(cb);
   }
 
-  /** `SSL_set_shutdown`: e.g. `SENT | RECEIVED` marks the connection closed properly so its session stays cached. */
+  /**
+   * `SSL_set_shutdown`: e.g. `SENT | RECEIVED` marks the connection closed properly so its session stays
+   * cached. `flags` is a combination of {@link ShutdownFlags} (0 to 3). A no-op once the connection is closed.
+   */
   setShutdown(flags: number): this {
-    this.transport?.setShutdown(flags);
+    if (typeof flags !== 'number') throw new TypeError(`setShutdown flags must be a number, got ${typeof flags}`);
+    if (!Number.isInteger(flags) || flags < 0 || flags > (ShutdownFlags.SENT | ShutdownFlags.RECEIVED)) {
+      throw new RangeError(`setShutdown flags must combine ShutdownFlags.SENT and RECEIVED (0 to 3), got ${flags}`);
+    }
+    if (!this.destroyed) this.transport?.setShutdown(flags);
     return this;
   }
 
-  /** `SSL_get_shutdown`: which close_notify alerts went out / came in. */
+  /** `SSL_get_shutdown`: which close_notify alerts went out / came in (0 once closed). */
   getShutdown(): number {
-    return this.transport?.getShutdown() ?? 0;
+    return this.destroyed ? 0 : (this.transport?.getShutdown() ?? 0);
   }
 
   setNoDelay(noDelay = true): this {
@@ -187,6 +214,9 @@ export class TLSConnection extends Duplex {
 
   /** Emits `timeout` after `ms` without reads or writes (0 turns it off), as net.Socket does. */
   setTimeout(ms: number, cb?: () => void): this {
+    if (typeof ms !== 'number' || !(ms >= 0) || ms > 2 ** 31 - 1) {
+      throw new RangeError(`setTimeout ms must be a number from 0 to ${2 ** 31 - 1}, got ${String(ms)}`);
+    }
     this.timeoutMs = ms;
     if (cb) ms > 0 ? this.once('timeout', cb) : this.removeListener('timeout', cb);
     this.touch();
@@ -213,18 +243,19 @@ export class TLSConnection extends Duplex {
     return this.push(chunk);
   }
 
-  /** @internal the peer will send no more (close_notify, FIN, reset) */
-  _onEnd(ending: CloseEnding): void {
-    this.ending ??= ending;
+  /** @internal the peer sent close_notify: it will send no more */
+  _onEnd(): void {
     this.push(null);
   }
 
-  /** @internal the transport is gone; `error` only for failures worth an error event */
-  _onClose(ending: CloseEnding, error?: Error): void {
-    this.ending ??= ending;
-    if (error && !this.endingError) this.endingError = error;
+  /** @internal the transport is gone; the engine's verdict says how and why (`error`: the transport's own) */
+  _onClose(outcome: NativeOutcome, error?: Error): void {
+    if (this.closeInfo !== null) return;
+    this.closeInfo = toCloseInfo(outcome);
+    if (error) this.closeInfo.error = error;
+    this.push(null);
     // A tick later, so that a flowing reader still sees 'end' (queued by push(null)) before 'close'.
-    process.nextTick(() => this.destroy(error));
+    process.nextTick(() => this.destroy(this.closeInfo?.error));
   }
 
   override _read(): void {
@@ -241,27 +272,23 @@ export class TLSConnection extends Duplex {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (!this.transport) return cb();
-    this.ending ??= 'local';
-    this.closeSent = this.secure;
     if (this.secure) this.transport.end(() => cb());
-    else
-      this.pendingFinal = () => {
-        this.closeSent = true;
-        cb();
-      };
+    else this.pendingFinal = cb;
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.ending ??= err ? 'error' : 'local';
     if (this.timer) clearTimeout(this.timer);
     for (const w of this.queued) w.cb(new TLSError('ERR_OSC_CLOSED', 'connection closed before the handshake'));
     this.queued = [];
-    this.transport?.destroy();
-    this.closeInfo = {
-      clean: this.ending === 'close_notify' || (this.ending === 'local' && this.closeSent),
-      ending: this.ending,
-      ...(err ?? this.endingError ? { error: err ?? this.endingError } : {}),
-    };
+    const outcome = this.transport?.destroy();
+    if (this.closeInfo === null) {
+      this.closeInfo = outcome ? toCloseInfo(outcome) : { clean: false, ending: 'local' };
+    }
+    if (err) {
+      // The application destroyed it with an error: that is how it ended.
+      if (this.closeInfo.ending === 'local') this.closeInfo.ending = 'error';
+      this.closeInfo.error ??= err;
+    }
     cb(err);
     process.nextTick(() => this.emit('close', this.closeInfo));
   }

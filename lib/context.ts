@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import binding, { NativeSecureContext } from './binding';
 import { rethrowNative } from './errors';
+import { booleanOption, checkKnownKeys, integerOption, stringOption, withoutKeys } from './options';
 
 /** Protocol versions accepted by `minVersion` / `maxVersion`. */
 export type TLSVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -41,8 +42,12 @@ export interface SecureContextOptions {
   ciphers?: string;
   /** TLS 1.3 cipher suites (OpenSSL syntax). Default: OpenSSL's. */
   ciphersuites?: string;
-  /** ALPN protocols the server accepts, in order of preference. A client offering none of them is refused. */
-  ALPNProtocols?: string[];
+  /**
+   * ALPN protocols the server accepts, in order of preference: names, or the wire format (length-prefixed
+   * names) in a Buffer/Uint8Array, as node:tls takes them. A client offering only others is refused; a
+   * client offering none is accepted without ALPN.
+   */
+  ALPNProtocols?: string[] | Uint8Array;
   /** Server-side session cache on (`true`, default) or off. */
   sessionCache?: boolean;
   /** Maximum number of cached sessions (`SSL_CTX_sess_set_cache_size`). Default 20480; 0 = unbounded. */
@@ -102,6 +107,8 @@ export interface SecureContextEvents {
   sessionRemoved: [id: string];
 }
 
+const MAX_INT = 2 ** 31 - 1;
+
 const DEFAULTS = {
   requestCert: false,
   rejectUnauthorized: true,
@@ -115,32 +122,57 @@ const DEFAULTS = {
   serviceName: 'openssl-session-cache',
 };
 
-function pem(value: PEM | undefined, file: string | undefined, name: string): PEM | undefined {
+const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
+  'cert', 'certFile', 'key', 'keyFile', 'passphrase', 'ca', 'caFile', 'requestCert', 'rejectUnauthorized',
+  'minVersion', 'maxVersion', 'ciphers', 'ciphersuites', 'ALPNProtocols', 'sessionCache', 'sessionCacheSize',
+  'sessionTimeout', 'tickets', 'numTickets', 'sessionIdContext', 'serviceName',
+]);
+
+function isPem(value: unknown): value is PEM {
+  return typeof value === 'string' || Buffer.isBuffer(value);
+}
+
+function pem(value: unknown, file: unknown, name: string): PEM | undefined {
   if (value !== undefined && file !== undefined) throw new TypeError(`give ${name} or ${name}File, not both`);
-  if (file !== undefined) return readFileSync(file);
-  if (value !== undefined && typeof value !== 'string' && !Buffer.isBuffer(value)) {
-    throw new TypeError(`${name} must be a PEM string or Buffer`);
+  if (file !== undefined) {
+    if (typeof file !== 'string') throw new TypeError(`${name}File must be a path string`);
+    return readFileSync(file);
   }
+  if (value !== undefined && !isPem(value)) throw new TypeError(`${name} must be a PEM string or Buffer`);
   return value;
 }
 
-function count(value: number | undefined, fallback: number, name: string, max = 2 ** 31 - 1): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`${name} must be an integer from 0 to ${max}, got ${value}`);
+function caPem(value: unknown): PEM | undefined {
+  if (!Array.isArray(value)) return value as PEM | undefined;
+  if (!value.every(isPem)) throw new TypeError('ca must be a PEM string or Buffer, or an array of them');
+  return Buffer.concat(value.map((c) => Buffer.from(c)));
+}
+
+function version(value: unknown, fallback: TLSVersion, name: string): number {
+  const v = value ?? fallback;
+  // Own properties only: 'constructor' or '__proto__' must not pass for a version.
+  if (typeof v !== 'string' || !Object.hasOwn(VERSIONS, v)) {
+    throw new RangeError(`${name} must be 'TLSv1.2' or 'TLSv1.3', got ${String(value)}`);
   }
-  return value;
+  return VERSIONS[v as TLSVersion];
 }
 
-function version(value: TLSVersion | undefined, fallback: TLSVersion, name: string): number {
-  const v = VERSIONS[value ?? fallback];
-  if (v === undefined) throw new RangeError(`${name} must be 'TLSv1.2' or 'TLSv1.3', got ${String(value)}`);
-  return v;
-}
-
-function alpnWire(protocols: string[] | undefined): Buffer | undefined {
-  if (protocols === undefined || protocols.length === 0) return undefined;
-  const parts = protocols.map((p) => {
+function alpnWire(protocols: unknown): Buffer | undefined {
+  if (protocols === undefined) return undefined;
+  if (protocols instanceof Uint8Array) {
+    const wire = Buffer.from(protocols.buffer, protocols.byteOffset, protocols.byteLength);
+    for (let i = 0; i < wire.length; i += 1 + wire[i]) {
+      if (wire[i] === 0 || i + 1 + wire[i] > wire.length) {
+        throw new RangeError('ALPNProtocols in wire format must be length-prefixed names of 1 to 255 bytes');
+      }
+    }
+    return wire.length > 0 ? Buffer.from(wire) : undefined;
+  }
+  if (!Array.isArray(protocols) || !protocols.every((p) => typeof p === 'string')) {
+    throw new TypeError('ALPNProtocols must be an array of strings, or a Buffer in wire format');
+  }
+  if (protocols.length === 0) return undefined;
+  const parts = protocols.map((p: string) => {
     const b = Buffer.from(p, 'latin1');
     if (b.length === 0 || b.length > 255) throw new RangeError(`ALPN protocol names are 1 to 255 bytes: ${p}`);
     return Buffer.concat([Buffer.from([b.length]), b]);
@@ -148,11 +180,29 @@ function alpnWire(protocols: string[] | undefined): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
-function sidContext(value: string | Buffer | undefined): Buffer | undefined {
+function sidContext(value: unknown): Buffer | undefined {
   if (value === undefined) return undefined;
+  if (!isPem(value)) throw new TypeError('sessionIdContext must be a string or Buffer');
   const b = Buffer.isBuffer(value) ? value : Buffer.from(value);
   if (b.length > 32) throw new RangeError(`sessionIdContext is at most 32 bytes, got ${b.length}`);
   return b;
+}
+
+/**
+ * @internal The context of createServer/wrap options: `options.context`, or one built from the other
+ * options (less `ownKeys`, the caller's own). Context options beside `context` are an error, not ignored.
+ */
+export function contextFrom(options: { context?: unknown }, ownKeys: readonly string[], where: string): SecureContext {
+  if (options.context === undefined) return new SecureContext(withoutKeys(options, ownKeys) as SecureContextOptions);
+  if (!(options.context instanceof SecureContext)) throw new TypeError(`${where}: options.context must be a SecureContext`);
+  const mine = new Set(ownKeys);
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined && CONTEXT_OPTIONS.has(key)) {
+      throw new TypeError(`${where}: option '${key}' belongs to the SecureContext and cannot be combined with 'context'`);
+    }
+  }
+  checkKnownKeys(options, mine, where);
+  return options.context;
 }
 
 /**
@@ -168,33 +218,37 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
   /** @internal */
   readonly native: NativeSecureContext;
 
-  constructor(options: SecureContextOptions = {}) {
+  constructor(options: SecureContextOptions) {
     super();
-    const o = { ...DEFAULTS, ...stripUndefined(options) };
-    const ca = Array.isArray(options.ca) ? Buffer.concat(options.ca.map((c) => Buffer.from(c))) : options.ca;
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('SecureContext options must be an object with at least cert and key');
+    }
+    checkKnownKeys(options, CONTEXT_OPTIONS, 'SecureContext');
+    const o = options as Record<keyof SecureContextOptions, unknown>;
     const normalized = {
-      cert: pem(options.cert, options.certFile, 'cert'),
-      key: pem(options.key, options.keyFile, 'key'),
-      passphrase: options.passphrase,
-      ca: pem(ca, options.caFile, 'ca'),
-      requestCert: Boolean(o.requestCert),
-      rejectUnauthorized: o.rejectUnauthorized !== false,
-      minVersion: version(options.minVersion, DEFAULTS.minVersion, 'minVersion'),
-      maxVersion: version(options.maxVersion, DEFAULTS.maxVersion, 'maxVersion'),
-      ciphers: options.ciphers,
-      ciphersuites: options.ciphersuites,
-      alpn: alpnWire(options.ALPNProtocols),
-      sessionCache: o.sessionCache !== false,
-      sessionCacheSize: count(options.sessionCacheSize, DEFAULTS.sessionCacheSize, 'sessionCacheSize'),
-      sessionTimeout: count(options.sessionTimeout, DEFAULTS.sessionTimeout, 'sessionTimeout'),
-      tickets: Boolean(o.tickets),
-      numTickets: count(options.numTickets, DEFAULTS.numTickets, 'numTickets', 16),
-      sessionIdContext: sidContext(options.sessionIdContext),
-      serviceName: String(o.serviceName),
+      cert: pem(o.cert, o.certFile, 'cert'),
+      key: pem(o.key, o.keyFile, 'key'),
+      passphrase: stringOption(o.passphrase, 'passphrase'),
+      ca: pem(caPem(o.ca), o.caFile, 'ca'),
+      requestCert: booleanOption(o.requestCert, DEFAULTS.requestCert, 'requestCert'),
+      rejectUnauthorized: booleanOption(o.rejectUnauthorized, DEFAULTS.rejectUnauthorized, 'rejectUnauthorized'),
+      minVersion: version(o.minVersion, DEFAULTS.minVersion, 'minVersion'),
+      maxVersion: version(o.maxVersion, DEFAULTS.maxVersion, 'maxVersion'),
+      ciphers: stringOption(o.ciphers, 'ciphers'),
+      ciphersuites: stringOption(o.ciphersuites, 'ciphersuites'),
+      alpn: alpnWire(o.ALPNProtocols),
+      sessionCache: booleanOption(o.sessionCache, DEFAULTS.sessionCache, 'sessionCache'),
+      sessionCacheSize: integerOption(o.sessionCacheSize, DEFAULTS.sessionCacheSize, 'sessionCacheSize', MAX_INT),
+      sessionTimeout: integerOption(o.sessionTimeout, DEFAULTS.sessionTimeout, 'sessionTimeout', MAX_INT),
+      tickets: booleanOption(o.tickets, DEFAULTS.tickets, 'tickets'),
+      numTickets: integerOption(o.numTickets, DEFAULTS.numTickets, 'numTickets', 16),
+      sessionIdContext: sidContext(o.sessionIdContext),
+      serviceName: stringOption(o.serviceName, 'serviceName') ?? DEFAULTS.serviceName,
     };
     if (normalized.minVersion > normalized.maxVersion) throw new RangeError('minVersion is above maxVersion');
-    if ((normalized.cert === undefined) !== (normalized.key === undefined)) {
-      throw new TypeError('cert and key go together: give both or neither');
+    if (normalized.cert === undefined || normalized.key === undefined) {
+      // Without both, every handshake would fail: say so now.
+      throw new TypeError('SecureContext needs a certificate and its key: give cert and key (or certFile and keyFile)');
     }
     try {
       this.native = new binding.SecureContext(normalized);
@@ -228,6 +282,7 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
 
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */
   remove(id: string | Buffer): boolean {
+    if (typeof id !== 'string' && !Buffer.isBuffer(id)) throw new TypeError('remove() takes a session id: hex string or Buffer');
     const raw = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
     return this.native.remove(raw);
   }
@@ -238,6 +293,7 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
    * certificates are requested and no context is set. Applies to connections started after the call.
    */
   setSessionIdContext(context: string | Buffer): void {
+    if (context === undefined) throw new TypeError('setSessionIdContext needs a string or Buffer');
     const b = sidContext(context);
     try {
       this.native.setSessionIdContext(b as Buffer);
@@ -257,7 +313,7 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
   }
 
   set sessionCacheSize(n: number) {
-    this.native.setCacheSize(count(n, 0, 'sessionCacheSize'));
+    this.native.setCacheSize(integerOption(n, 0, 'sessionCacheSize', MAX_INT));
   }
 
   /** Lifetime in seconds of sessions created from now on. */
@@ -266,7 +322,7 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
   }
 
   set sessionTimeout(seconds: number) {
-    this.native.setTimeout(count(seconds, 0, 'sessionTimeout'));
+    this.native.setTimeout(integerOption(seconds, 0, 'sessionTimeout', MAX_INT));
   }
 
   private listening(): boolean {
@@ -280,8 +336,4 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
       }
     });
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -3,11 +3,11 @@ import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
-import binding, { NativeSessionInfo } from './binding';
-import { CloseEnding, TLSConnection, Transport, UncleanClosePolicy } from './connection';
-import { SecureContext, SecureContextOptions } from './context';
-import { SystemError, TLSError, TLSErrorCode } from './errors';
-import { policyCode } from './wrap';
+import binding, { NativeOutcome, NativeSessionInfo } from './binding';
+import { TLSConnection, Transport, UncleanClosePolicy, outcomeError, policyCode } from './connection';
+import { SecureContext, SecureContextOptions, contextFrom } from './context';
+import { SystemError, TLSError } from './errors';
+import { integerOption } from './options';
 
 /** Options of {@link createServer}: the SecureContext options (or a shared `context`) plus limits. */
 export interface ServerOptions extends SecureContextOptions {
@@ -15,13 +15,13 @@ export interface ServerOptions extends SecureContextOptions {
   context?: SecureContext;
   /** Session of a peer that disconnects without close_notify: `'keep'` it cached (default) or `'drop'` it. */
   uncleanClose?: UncleanClosePolicy;
-  /** Milliseconds a client has to complete its handshake; 0 disables. Default 10000. */
+  /** Milliseconds a client has to complete its handshake; 0 disables. Default 10000; at most 2³¹−1. */
   handshakeTimeout?: number;
-  /** Open connections (handshaking or not) beyond which new ones are closed at once; 0 = no limit. Default 0. */
+  /** Open connections (handshaking or not) beyond which new ones are closed at once; 0 = no limit. Default 0; at most 2³²−1. */
   maxConnections?: number;
-  /** Concurrent unfinished handshakes beyond which new connections are closed at once; 0 = no limit. Default 0. */
+  /** Concurrent unfinished handshakes beyond which new connections are closed at once; 0 = no limit. Default 0; at most 2³²−1. */
   maxPendingHandshakes?: number;
-  /** Bytes of ciphertext queued on a socket before `write()` returns false. Default 65536. */
+  /** Bytes of ciphertext queued on a socket before `write()` returns false. Default 65536; at most 2³¹−1. */
   highWaterMark?: number;
 }
 
@@ -31,7 +31,7 @@ export interface ListenOptions {
   port?: number;
   /** Address or host name. Default `'::'` (all addresses, IPv4 too), falling back to `'0.0.0.0'`. */
   host?: string;
-  /** Listen backlog. Default 511. */
+  /** Listen backlog. Default 511. (`path`, for IPC, is not supported: a TypeError.) */
   backlog?: number;
   /** With an IPv6 host: do not accept IPv4 too. */
   ipv6Only?: boolean;
@@ -79,53 +79,70 @@ export interface ServerEvents {
   error: [error: Error];
 }
 
-interface NativeHandle {
+/** The JS handle of one native connection (native/tcp_connection_binding.cc). */
+interface NativeTcpConnection {
   writev(chunks: Buffer[]): boolean;
-  shutdown(): void;
+  end(): void;
   readStart(): void;
   readStop(): void;
-  destroy(): void;
+  /** The verdict, or undefined when the close was already reported. */
+  destroy(): NativeOutcome | undefined;
   setShutdown(flags: number): void;
   getShutdown(): number;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, delaySeconds: number): void;
-  onread?: (chunk: Buffer) => boolean;
-  onend?: (ending: CloseEnding) => void;
-  onerror?: (reason: string) => void;
-  ondrain?: () => void;
-  onclose?: (ending?: CloseEnding) => void;
   info(): NativeSessionInfo;
 }
 
 interface NativeServer {
   listen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort: boolean): void;
   address(): AddressInfo | null;
-  close(): void;
+  /** False when not listening. */
+  close(): boolean;
   closeConnections(): void;
   stats(): ServerStats;
 }
 
-class NativeTransport implements Transport {
+/** The native server's calls into JS, registered once (native/tcp_server.h ServerCallbacks). */
+interface NativeServerCallbacks {
+  connection(handle: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport;
+  clientError(code: string, reason: string, ra: string, rp: number): void;
+  close(): void;
+  read(this: TcpTransport, chunk: Buffer): boolean;
+  end(this: TcpTransport): void;
+  drain(this: TcpTransport): void;
+  closed(this: TcpTransport, outcome: NativeOutcome): void;
+}
+
+// The per-connection callbacks, shared by every server: `this` is the connection's transport.
+const CONNECTION_CALLBACKS = {
+  read(this: TcpTransport, chunk: Buffer): boolean {
+    return this.conn._onData(chunk);
+  },
+  end(this: TcpTransport): void {
+    this.conn._onEnd();
+  },
+  drain(this: TcpTransport): void {
+    this.drained();
+  },
+  closed(this: TcpTransport, outcome: NativeOutcome): void {
+    this.drained(new TLSError('ERR_OSC_CLOSED', 'connection closed'));
+    this.conn._onClose(outcome);
+  },
+};
+
+/** A connection of the native server, as TLSConnection's transport. */
+class TcpTransport implements Transport {
   private drainWaiters: Array<(err?: Error | null) => void> = [];
 
   constructor(
-    private readonly handle: NativeHandle,
-    conn: TLSConnection,
+    private readonly handle: NativeTcpConnection,
+    readonly conn: TLSConnection,
     readonly remoteAddress: string,
     readonly remotePort: number,
     readonly localAddress: string,
     readonly localPort: number,
-  ) {
-    handle.onread = (chunk) => conn._onData(chunk);
-    handle.onend = (ending) => conn._onEnd(ending);
-    handle.onerror = (reason) => conn._onClose('error', new TLSError('ERR_OSC_TLS', reason, `TLS failed: ${reason}`));
-    handle.ondrain = () => this.drained();
-    handle.onclose = (ending) => {
-      this.drained(new TLSError('ERR_OSC_CLOSED', 'connection closed'));
-      if (ending) conn._onEnd(ending);
-      conn._onClose(ending ?? 'local');
-    };
-  }
+  ) {}
 
   write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     let ok: boolean;
@@ -139,7 +156,7 @@ class NativeTransport implements Transport {
   }
 
   end(cb: () => void): void {
-    this.handle.shutdown();
+    this.handle.end();
     cb();
   }
 
@@ -151,8 +168,9 @@ class NativeTransport implements Transport {
     this.handle.readStart();
   }
 
-  destroy(): void {
-    this.handle.destroy();
+  destroy(): NativeOutcome | undefined {
+    this.drained(new TLSError('ERR_OSC_CLOSED', 'connection closed'));
+    return this.handle.destroy();
   }
 
   setShutdown(flags: number): void {
@@ -171,18 +189,29 @@ class NativeTransport implements Transport {
     this.handle.setKeepAlive(enable, Math.floor(initialDelay / 1000));
   }
 
-  private drained(err?: Error): void {
+  info(): NativeSessionInfo {
+    return this.handle.info();
+  }
+
+  drained(err?: Error): void {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const cb of waiters) cb(err);
   }
 }
 
-function limit(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
-  return value;
-}
+const SERVER_ONLY_OPTIONS = [
+  'context',
+  'uncleanClose',
+  'handshakeTimeout',
+  'maxConnections',
+  'maxPendingHandshakes',
+  'highWaterMark',
+] as const;
+const LISTEN_OPTIONS = new Set(['port', 'host', 'backlog', 'ipv6Only', 'reusePort']);
+
+/** Server states, as node:net has them: listen() only when idle, close() only when listening. */
+type ServerState = 'idle' | 'resolving' | 'listening' | 'closing';
 
 /**
  * A TLS server whose sockets, handshakes, session cache and record crypto live in native code on
@@ -192,72 +221,87 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The context: certificate, options and the session cache. */
   readonly context: SecureContext;
   private readonly native: NativeServer;
-  // Native holds this weakly except while listening; the facade keeps it alive.
-  private readonly owner: object;
-  private isListening = false;
+  // Native holds these weakly except while listening; the facade keeps them alive.
+  private readonly callbacks: NativeServerCallbacks;
+  private state: ServerState = 'idle';
 
   constructor(options: ServerOptions = {}, listener?: (connection: TLSConnection) => void) {
     super();
-    this.context = options.context ?? new SecureContext(options);
-    if (!(this.context instanceof SecureContext)) throw new TypeError('options.context must be a SecureContext');
+    if (typeof options !== 'object' || options === null) throw new TypeError('createServer options must be an object');
+    if (listener !== undefined && typeof listener !== 'function') {
+      throw new TypeError('the connection listener must be a function');
+    }
+    this.context = contextFrom(options, SERVER_ONLY_OPTIONS, 'createServer');
     const limits = {
       policy: policyCode(options.uncleanClose),
-      handshakeTimeout: limit(options.handshakeTimeout, 10000, 'handshakeTimeout'),
-      maxConnections: limit(options.maxConnections, 0, 'maxConnections'),
-      maxPendingHandshakes: limit(options.maxPendingHandshakes, 0, 'maxPendingHandshakes'),
-      highWaterMark: limit(options.highWaterMark, 64 * 1024, 'highWaterMark'),
+      handshakeTimeout: integerOption(options.handshakeTimeout, 10000, 'handshakeTimeout', 2 ** 31 - 1),
+      maxConnections: integerOption(options.maxConnections, 0, 'maxConnections', 2 ** 32 - 1),
+      maxPendingHandshakes: integerOption(options.maxPendingHandshakes, 0, 'maxPendingHandshakes', 2 ** 32 - 1),
+      highWaterMark: integerOption(options.highWaterMark, 64 * 1024, 'highWaterMark', 2 ** 31 - 1),
     };
-    // Native calls back into the methods below; nothing else crosses per connection.
-    const owner = {
-      _onconnection: (h: NativeHandle, ra: string, rp: number, la: string, lp: number) =>
-        this.onConnection(h, ra, rp, la, lp),
-      _ontlsclienterror: (code: string, reason: string, ra: string, rp: number) => {
-        const err = new TLSError(code as TLSErrorCode, reason, `${reason} (client ${ra}:${rp})`);
-        this.emit('tlsClientError', err, { remoteAddress: ra, remotePort: rp });
+    this.callbacks = {
+      ...CONNECTION_CALLBACKS,
+      connection: (h, ra, rp, la, lp) => this.onConnection(h, ra, rp, la, lp),
+      clientError: (code, reason, ra, rp) => {
+        const err = outcomeError(code, reason);
+        err.message = `${reason} (client ${ra}:${rp})`;
+        this.emit('tlsClientError', err as TLSError, { remoteAddress: ra, remotePort: rp });
       },
-      _onclose: () => {
-        this.isListening = false;
+      close: () => {
+        this.state = 'idle';
         this.emit('close');
       },
     };
-    this.owner = owner;
-    this.native = new binding.TcpServer(this.context.native, limits, this.owner);
+    this.native = new binding.TcpServer(this.context.native, limits, this.callbacks);
     if (listener) this.on('secureConnection', listener);
   }
 
   /** True while the server accepts connections. */
   get listening(): boolean {
-    return this.isListening;
+    return this.state === 'listening';
   }
 
   /**
    * Starts listening, like `net.Server.listen`. Errors (e.g. `EADDRINUSE`) are emitted as `error`
-   * with a Node-style `code`.
+   * with a Node-style `code`. Throws `ERR_SERVER_ALREADY_LISTEN` unless the server is idle.
    */
   listen(port?: number, host?: string, cb?: () => void): this;
   listen(options: ListenOptions, cb?: () => void): this;
   listen(a?: number | ListenOptions, b?: string | (() => void), c?: () => void): this {
-    const opts: ListenOptions = typeof a === 'object' && a !== null ? a : { port: a, host: typeof b === 'string' ? b : undefined };
+    const opts = listenOptions(a, b);
     const cb = typeof b === 'function' ? b : c;
+    if (cb !== undefined && typeof cb !== 'function') throw new TypeError('the listen callback must be a function');
+    if (this.state !== 'idle') {
+      throw Object.assign(new Error('Listen method has been called more than once without closing.'), {
+        code: 'ERR_SERVER_ALREADY_LISTEN',
+      });
+    }
     const port = opts.port ?? 0;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be 0..65535, got ${port}`);
     if (cb) this.once('listening', cb);
-    const start = (address: string) => {
+    const start = (address: string): void => {
+      if (this.state !== 'resolving') return; // closed while the host name was being looked up
       try {
         this.native.listen(address, port, opts.backlog ?? 511, Boolean(opts.ipv6Only), Boolean(opts.reusePort));
       } catch (err) {
         const e = err as { code?: string; errno?: number; syscall?: string; message: string };
         if (opts.host === undefined && address === '::' && e.code === 'EAFNOSUPPORT') return start('0.0.0.0');
+        this.state = 'idle';
         const sys = new SystemError(e.code ?? 'EINVAL', e.errno ?? 0, e.syscall ?? 'listen', `${e.message} ${address}:${port}`);
         process.nextTick(() => this.emit('error', sys));
         return;
       }
-      this.isListening = true;
+      this.state = 'listening';
       process.nextTick(() => this.emit('listening'));
     };
+    this.state = 'resolving';
     const host = opts.host ?? '::';
     if (isIP(host)) start(host);
-    else lookup(host, (err, address) => (err ? this.emit('error', err) : start(address)));
+    else
+      lookup(host, (err, address) => {
+        if (!err) return start(address);
+        if (this.state === 'resolving') this.state = 'idle';
+        this.emit('error', err);
+      });
     return this;
   }
 
@@ -266,24 +310,29 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.native.address();
   }
 
-  /** Stops accepting; `close` fires once every open connection has closed too (as node:net). */
+  /**
+   * Stops accepting; `close` fires once every open connection has closed too (as node:net). When the
+   * server is not listening (never was, already closing or closed), the callback gets an
+   * `ERR_SERVER_NOT_RUNNING` error when `close` fires, as node:net does.
+   */
   close(cb?: (err?: Error) => void): this {
-    if (!this.isListening) {
-      // Never listened, listen failed, or already closed: native has nothing to close and would never
-      // report back. As node:net: `close` fires, and the callback gets ERR_SERVER_NOT_RUNNING.
-      if (cb) {
-        const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
-        this.once('close', () => cb(err));
-      }
-      process.nextTick(() => this.emit('close'));
+    if (cb !== undefined && typeof cb !== 'function') throw new TypeError('the close callback must be a function');
+    if (this.state === 'listening' && this.native.close()) {
+      this.state = 'closing';
+      if (cb) this.once('close', cb);
       return this;
     }
-    if (cb) this.once('close', cb);
-    this.native.close();
+    if (cb) {
+      const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
+      this.once('close', () => cb(err));
+    }
+    if (this.state === 'resolving') this.state = 'idle'; // listen() is abandoned
+    // Closing: the pending close comes. Otherwise nothing runs and `close` fires at once, as in node:net.
+    if (this.state !== 'closing') process.nextTick(() => this.emit('close'));
     return this;
   }
 
-  /** Destroys every open connection (handshaking ones too). */
+  /** Destroys every open connection (handshaking ones too). Safe in every state. */
   closeAllConnections(): void {
     this.native.closeConnections();
   }
@@ -293,11 +342,40 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.native.stats();
   }
 
-  private onConnection(h: NativeHandle, ra: string, rp: number, la: string, lp: number): void {
+  private onConnection(h: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport {
     const conn = new TLSConnection();
-    conn.attach(new NativeTransport(h, conn, ra, rp, la, lp));
-    conn._onSecure(() => h.info());
+    const transport = new TcpTransport(h, conn, ra, rp, la, lp);
+    conn.attach(transport);
+    conn._onSecure(() => transport.info());
     this.emit('secureConnection', conn);
+    return transport;
+  }
+}
+
+function listenOptions(a: unknown, b: unknown): ListenOptions {
+  if (typeof a === 'object' && a !== null) {
+    for (const key of Object.keys(a)) {
+      if (key === 'path') throw new TypeError('listen({ path }) is not supported: this server listens on TCP only');
+      if (!LISTEN_OPTIONS.has(key)) throw new TypeError(`listen: unknown option '${key}'`);
+    }
+    const o = a as ListenOptions;
+    checkPort(o.port);
+    if (o.host !== undefined && typeof o.host !== 'string') throw new TypeError('listen: host must be a string');
+    integerOption(o.backlog, 511, 'backlog', 2 ** 31 - 1);
+    return o;
+  }
+  if (a !== undefined && a !== null && typeof a !== 'number') {
+    throw new TypeError(`listen: port must be a number, got ${typeof a}`);
+  }
+  const port = a === null ? undefined : (a as number | undefined);
+  checkPort(port);
+  return { port, host: typeof b === 'string' ? b : undefined };
+}
+
+function checkPort(port: unknown): void {
+  if (port === undefined) return;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`);
   }
 }
 

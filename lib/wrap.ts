@@ -3,10 +3,11 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
-import binding, { EngineEvent, EngineResult, Ending, NativeConnection } from './binding';
-import { CloseEnding, ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy } from './connection';
-import { SecureContext, SecureContextOptions } from './context';
+import binding, { EngineEvent, EngineResult, NativeEngine, NativeOutcome, TransportEnd } from './binding';
+import { ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy, policyCode } from './connection';
+import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { TLSError, rethrowNative } from './errors';
+import { booleanOption } from './options';
 
 /** Options of {@link wrap}. */
 export interface WrapOptions extends SecureContextOptions {
@@ -22,28 +23,26 @@ export interface WrapOptions extends SecureContextOptions {
   noDelay?: boolean;
 }
 
-/** @internal */
-export function policyCode(policy: UncleanClosePolicy | undefined): number {
-  if (policy === undefined || policy === 'keep') return 0;
-  if (policy === 'drop') return 1;
-  throw new RangeError(`uncleanClose must be 'keep' or 'drop', got ${String(policy)}`);
+const WRAP_ONLY_OPTIONS = ['context', 'uncleanClose', 'noDelay'] as const;
+
+function notBytes(chunk: unknown): Error {
+  const what = typeof chunk === 'string' ? 'a string (was setEncoding() called?)' : `a ${typeof chunk}`;
+  return Object.assign(new TypeError(`wrap(): the socket emitted ${what}; TLS needs the raw bytes as Buffers`), {
+    code: 'ERR_INVALID_ARG_TYPE',
+  });
 }
 
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
+/** Runs the engine over a Duplex of ciphertext. How the connection ended is the engine's to decide. */
 class DuplexTransport implements Transport {
-  private finished = false;
-  private handshakeDone = false;
-
   constructor(
     private readonly conn: TLSConnection,
     private readonly socket: Duplex,
-    private readonly engine: NativeConnection,
+    private readonly engine: NativeEngine,
   ) {
-    socket.on('data', (chunk: Buffer) => this.apply(this.engine.feed(chunk)));
+    socket.on('data', (chunk: unknown) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
-    socket.on('close', () => this.onSocketClose());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.ended(TransportEnd.Error, err.code ?? 'EIO', err));
+    socket.on('close', () => this.ended(TransportEnd.Local));
   }
 
   get remoteAddress(): string | undefined {
@@ -73,7 +72,6 @@ class DuplexTransport implements Transport {
   }
 
   end(cb: () => void): void {
-    if (this.finished) return cb();
     const [, wire] = this.engine.shutdown();
     if (this.socket.writable) this.socket.end(wire ?? Buffer.alloc(0), cb);
     else cb();
@@ -87,69 +85,51 @@ class DuplexTransport implements Transport {
     this.socket.resume();
   }
 
-  destroy(): void {
-    this.finish(Ending.Local);
+  destroy(): NativeOutcome {
+    const outcome = this.engine.finish(TransportEnd.Local);
     this.socket.destroy();
+    return outcome;
   }
 
   setShutdown(flags: number): void {
-    if (!this.finished) this.engine.setShutdown(flags);
+    this.engine.setShutdown(flags);
   }
 
   getShutdown(): number {
-    return this.finished ? 0 : this.engine.getShutdown();
+    return this.engine.getShutdown();
   }
 
-  private apply([events, wire, plain, error]: EngineResult): void {
+  private onData(chunk: unknown): void {
+    // Never throw out of the socket's 'data' handler: a bad chunk fails this connection only.
+    if (!Buffer.isBuffer(chunk)) return this.ended(TransportEnd.Error, 'ERR_INVALID_ARG_TYPE', notBytes(chunk));
+    this.apply(this.engine.feed(chunk));
+  }
+
+  private apply([events, wire, plain]: EngineResult): void {
     if (wire && this.socket.writable) this.socket.write(wire);
-    if (events & EngineEvent.HandshakeDone) {
-      this.handshakeDone = true;
-      this.conn._onSecure(() => this.engine.info());
-    }
+    if (events & EngineEvent.HandshakeDone) this.conn._onSecure(() => this.engine.info());
     if (plain && !this.conn._onData(plain)) this.socket.pause();
     // close_notify: the readable side ends; our answer follows from end() (TLSConnection ends its
     // writable side after the readable one, once pending writes went out).
-    if (events & EngineEvent.PeerClosed) this.conn._onEnd('close_notify');
+    if (events & EngineEvent.PeerClosed) this.conn._onEnd();
     if (events & EngineEvent.Fatal) {
-      const code = this.handshakeDone ? 'ERR_OSC_TLS' : 'ERR_OSC_HANDSHAKE';
-      const err = new TLSError(code, error ?? 'TLS failure', `${this.handshakeDone ? 'TLS' : 'handshake'} failed: ${error}`);
-      this.finish(Ending.Error);
-      // Let the alert go out, then close.
-      this.socket.end();
-      this.conn._onClose('error', err);
+      const outcome = this.engine.finish(TransportEnd.Error);
+      this.socket.end(); // let the alert go out, then close
+      this.conn._onClose(outcome);
     }
-  }
-
-  private finish(ending: number): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.engine.finish(ending);
   }
 
   private onEnd(): void {
-    // FIN without close_notify: the engine never sees EOF (OpenSSL would call it fatal and drop the
-    // session); the policy decides instead.
-    if (!this.finished && !(this.engine.getShutdown() & ShutdownFlags.RECEIVED)) {
-      this.finish(Ending.Eof);
-      this.conn._onEnd('eof');
-    }
+    // The peer's FIN after its close_notify: the connection closes once our answer went out.
+    if (this.engine.getShutdown() & ShutdownFlags.RECEIVED) return;
+    this.ended(TransportEnd.Eof);
   }
 
-  private onSocketError(err: NodeJS.ErrnoException): void {
-    if (RESET_CODES.has(err.code ?? '')) {
-      this.finish(Ending.Reset);
-      this.conn._onEnd('reset');
-      this.conn._onClose('reset');
-    } else {
-      this.finish(Ending.Error);
-      this.conn._onClose('error', err);
-    }
-  }
-
-  private onSocketClose(): void {
-    const ending: CloseEnding = this.finished ? 'local' : 'eof';
-    this.finish(Ending.Local);
-    this.conn._onClose(ending);
+  private ended(how: number, code?: string, error?: Error): void {
+    const outcome = this.engine.finish(how, code);
+    if (error) this.socket.destroy();
+    // The socket's own error object says more than its code, when the engine made that code the verdict.
+    this.conn._onClose(outcome, error && outcome[2] === code ? error : undefined);
   }
 }
 
@@ -165,19 +145,29 @@ class DuplexTransport implements Transport {
  *   tls.pipe(tls); // echo
  * }).listen(8443);
  */
-export function wrap(socket: Duplex, options: WrapOptions = {}): TLSConnection {
-  const { context = new SecureContext(options), uncleanClose } = options;
-  if (!(context instanceof SecureContext)) throw new TypeError('options.context must be a SecureContext');
-  const policy = policyCode(uncleanClose);
-  let engine: NativeConnection;
+export function wrap(socket: Duplex, options: WrapOptions): TLSConnection {
+  const s = socket as Partial<Duplex> | null;
+  if (typeof s !== 'object' || s === null || typeof s.on !== 'function' || typeof s.write !== 'function') {
+    throw new TypeError('wrap() needs a Duplex stream that carries the ciphertext');
+  }
+  if (s.readableObjectMode || s.readableEncoding) {
+    throw new TypeError(
+      `wrap() needs a Duplex that emits Buffers; this one emits ${s.readableObjectMode ? 'objects' : `${s.readableEncoding} strings`}`,
+    );
+  }
+  if (typeof options !== 'object' || options === null) throw new TypeError('wrap() options must be an object');
+  const context = contextFrom(options, WRAP_ONLY_OPTIONS, 'wrap');
+  const policy = policyCode(options.uncleanClose);
+  const noDelay = booleanOption(options.noDelay, true, 'noDelay');
+  let engine: NativeEngine;
   try {
-    engine = new binding.Connection(context.native, policy);
+    engine = new binding.Engine(context.native, policy);
   } catch (err) {
     rethrowNative(err, 'wrap');
   }
   const conn = new TLSConnection();
   const transport = new DuplexTransport(conn, socket, engine);
-  if (options.noDelay !== false) transport.setNoDelay(true);
+  if (noDelay) transport.setNoDelay(true);
   conn.attach(transport);
   return conn;
 }

@@ -5,7 +5,7 @@
 
 #include "addon_data.h"
 #include "certgen.h"
-#include "connection_binding.h"
+#include "engine_binding.h"
 #include "context_binding.h"
 #include "tcp_server.h"
 
@@ -14,7 +14,7 @@ namespace osc {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("SecureContext", SecureContextWrap::Init(env));
-  exports.Set("Connection", ConnectionWrap::Init(env));
+  exports.Set("Engine", EngineWrap::Init(env));
   exports.Set("TcpServer", TcpServer::Init(env));
   exports.Set("generateCertificate", Napi::Function::New(env, GenerateCertificate, "generateCertificate"));
   exports.Set("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));

@@ -7,7 +7,7 @@ namespace osc {
 
 struct AddonData {
   Napi::FunctionReference secure_context;     // to recognise our SecureContext objects
-  Napi::FunctionReference connection_handle;  // to create TcpServer connection handles
+  Napi::FunctionReference tcp_connection;     // to create the JS handles of TcpServer connections
 };
 
 inline AddonData& DataOf(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -7,26 +7,21 @@
 #include <cstring>
 #include <ctime>
 
-#include "engine.h"
 #include "errors.h"
 
 namespace osc {
 
 namespace {
 
-int g_ctx_index = -1;  // SSL_CTX ex_data slot holding the owning ContextCore
-// SSL_SESSION ex_data slot: non-null while the session sits in the internal cache. OpenSSL calls the
-// remove callback on every removal attempt, found or not (SSL_free, fatal alerts, repeated removes),
-// so this mark is what tells a real removal from a no-op.
-int g_sess_index = -1;
-void* const kInCache = reinterpret_cast<void*>(1);
-// A duplicated session (the next TLS 1.3 ticket) is not in the cache until it is added itself.
-int ClearMarkOnDup(CRYPTO_EX_DATA*, const CRYPTO_EX_DATA*, void** from_d, int, long, void*) {
-  *from_d = nullptr;
-  return 1;
-}
-// Set while RemoveSession probes the cache with placeholders, whose remove callbacks are not events.
-thread_local bool t_probing = false;
+// No ex_data index is registered here: indexes and their callbacks are process-wide, and a worker
+// thread unloads this code with it. The SSL_CTX (ours alone) keeps its ContextCore in its app-data
+// slot, and a session marks itself as cached in its own app-data slot, which OpenSSL reserves without
+// callbacks and copies verbatim when it duplicates a session (the next TLS 1.3 ticket): a copy then
+// holds its original's address, not its own, so it does not count as cached until it is added itself.
+// OpenSSL calls the remove callback on every removal attempt, found or not (SSL_free, fatal alerts,
+// repeated removes), so this mark is what tells a real removal from a no-op.
+void MarkCached(SSL_SESSION* sess, bool cached) { SSL_SESSION_set_app_data(sess, cached ? sess : nullptr); }
+bool IsCached(SSL_SESSION* sess) { return SSL_SESSION_get_app_data(sess) == sess; }
 
 [[noreturn]] void Fail(const char* code, const char* fallback) {
   throw TlsError(code, TakeOpenSslError(fallback));
@@ -51,22 +46,19 @@ int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
 
 }  // namespace
 
-ContextCore* ContextCore::From(SSL_CTX* ctx) {
-  return static_cast<ContextCore*>(SSL_CTX_get_ex_data(ctx, g_ctx_index));
-}
+ContextCore* ContextCore::From(SSL_CTX* ctx) { return static_cast<ContextCore*>(SSL_CTX_get_app_data(ctx)); }
 
 ContextCore::ContextCore() {
   ErrorQueueGuard guard;
-  if (g_ctx_index < 0) {
-    g_ctx_index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  }
-  if (g_sess_index < 0) {
-    g_sess_index = SSL_SESSION_get_ex_new_index(0, nullptr, nullptr, ClearMarkOnDup, nullptr);
-  }
+  // OpenSSL 3.0 fails to duplicate a session (the next TLS 1.3 ticket: "malloc failure") whose app data
+  // is set while no SSL_SESSION ex_data index was ever registered in the process. One index without
+  // callbacks makes that table exist; it is never used, and it points at no code of ours.
+  static const int session_ex_table = SSL_SESSION_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  (void)session_ex_table;
   ctx_.reset(SSL_CTX_new(TLS_server_method()));
   if (!ctx_) Fail("ERR_OSC_OPENSSL", "SSL_CTX_new failed");
   SSL_CTX* c = ctx_.get();
-  SSL_CTX_set_ex_data(c, g_ctx_index, this);
+  SSL_CTX_set_app_data(c, this);
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   // Tickets off: TLS 1.2 resumes by session id, TLS 1.3 statefully, both from the internal cache.
   SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
@@ -86,7 +78,7 @@ ContextCore::~ContextCore() {
     notify_ = nullptr;
   }
   SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
-  SSL_CTX_set_ex_data(ctx_.get(), g_ctx_index, nullptr);
+  SSL_CTX_set_app_data(ctx_.get(), nullptr);
 }
 
 void ContextCore::UseCertificateChain(const std::string& pem) {
@@ -240,7 +232,8 @@ void ContextCore::FlushSessions(bool expired_only) {
 bool ContextCore::RemoveSession(const std::string& id) {
   ErrorQueueGuard guard;
   if (id.empty() || id.size() > SSL_MAX_SSL_SESSION_ID_LENGTH) return false;
-  // The cache is keyed by (protocol version, id): probe with a placeholder for each version.
+  // The cache is keyed by (protocol version, id): probe with a placeholder for each version. The
+  // placeholder carries no cached mark, so its remove callback is no event; this one is.
   static const int kVersions[] = {TLS1_3_VERSION, TLS1_2_VERSION, TLS1_1_VERSION, TLS1_VERSION};
   for (int version : kVersions) {
     SessionPtr probe(SSL_SESSION_new());
@@ -248,16 +241,8 @@ bool ContextCore::RemoveSession(const std::string& id) {
     SSL_SESSION_set1_id(probe.get(), reinterpret_cast<const unsigned char*>(id.data()),
                         static_cast<unsigned int>(id.size()));
     SSL_SESSION_set_protocol_version(probe.get(), version);
-    t_probing = true;
-    int removed = SSL_CTX_remove_session(ctx_.get(), probe.get());
-    t_probing = false;
-    if (removed == 1) {
-      std::lock_guard<std::mutex> lock(events_mutex_);
-      if (notify_) {
-        bool was_empty = events_.empty();
-        events_.push_back({SessionEventType::kRemoved, id});
-        if (was_empty) notify_();
-      }
+    if (SSL_CTX_remove_session(ctx_.get(), probe.get()) == 1) {
+      QueueId(SessionEventType::kRemoved, id);
       return true;
     }
   }
@@ -290,26 +275,29 @@ std::vector<SessionEvent> ContextCore::TakeEvents() {
 }
 
 int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
-  SSL_SESSION_set_ex_data(sess, g_sess_index, kInCache);  // called after SSL_CTX_add_session
-  Engine::OnSessionCached(ssl, sess);
+  MarkCached(sess, true);  // called after SSL_CTX_add_session
+  if (auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl))) observer->OnSessionCached(sess);
   if (ContextCore* self = From(SSL_get_SSL_CTX(ssl))) self->Queue(SessionEventType::kAdded, sess);
   return 0;  // the internal cache keeps its own reference; we take none
 }
 
 void ContextCore::OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess) {
-  if (t_probing) return;
-  if (SSL_SESSION_get_ex_data(sess, g_sess_index) != kInCache) return;  // was not in the cache
-  SSL_SESSION_set_ex_data(sess, g_sess_index, nullptr);
+  if (!IsCached(sess)) return;  // was not in the cache
+  MarkCached(sess, false);
   if (ContextCore* self = From(ctx)) self->Queue(SessionEventType::kRemoved, sess);
 }
 
 void ContextCore::Queue(SessionEventType type, SSL_SESSION* sess) {
-  std::lock_guard<std::mutex> lock(events_mutex_);
-  if (!notify_) return;
   unsigned int len = 0;
   const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  QueueId(type, std::string(reinterpret_cast<const char*>(id), len));
+}
+
+void ContextCore::QueueId(SessionEventType type, std::string id) {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  if (!notify_) return;
   bool was_empty = events_.empty();
-  events_.push_back({type, std::string(reinterpret_cast<const char*>(id), len)});
+  events_.push_back({type, std::move(id)});
   if (was_empty) notify_();
 }
 

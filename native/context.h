@@ -37,6 +37,16 @@ struct CacheStats {
       cb_hits;
 };
 
+// Whatever owns an SSL of a ContextCore (the engine) puts one of these in the SSL's app data, to hear
+// of each session its connection adds to the cache (TLS 1.3 adds one per ticket).
+class SessionObserver {
+ public:
+  virtual void OnSessionCached(SSL_SESSION* sess) = 0;
+
+ protected:
+  ~SessionObserver() = default;
+};
+
 class ContextCore {
  public:
   ContextCore();  // throws TlsError
@@ -78,7 +88,6 @@ class ContextCore {
   void SetEventSink(std::function<void()> notify);
   std::vector<SessionEvent> TakeEvents();
 
-
   static ContextCore* From(SSL_CTX* ctx);
 
  private:
@@ -87,6 +96,7 @@ class ContextCore {
   static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                           const unsigned char* in, unsigned int inlen, void* arg);
   void Queue(SessionEventType type, SSL_SESSION* sess);
+  void QueueId(SessionEventType type, std::string id);
 
   SslCtxPtr ctx_;
   std::string alpn_;

@@ -2,6 +2,9 @@
 
 #include <openssl/err.h>
 
+#include <cstring>
+#include <mutex>
+
 #include "errors.h"
 
 namespace osc {
@@ -38,17 +41,22 @@ int OutCreate(BIO* bio) {
   return 1;
 }
 
-BIO_METHOD* OutMethod() {
-  // Created once per process, kept for its lifetime (OpenSSL holds no per-method state to free).
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "osc ciphertext out");
-    if (m != nullptr) {
-      BIO_meth_set_write(m, OutWrite);
-      BIO_meth_set_ctrl(m, OutCtrl);
-      BIO_meth_set_create(m, OutCreate);
-    }
-    return m;
-  }();
+// The write BIO's method points into this code, so it lives exactly as long as some engine uses it:
+// nothing process-wide is left pointing into an addon that a worker thread unloads.
+std::shared_ptr<BIO_METHOD> OutMethod() {
+  static std::mutex mutex;
+  static std::weak_ptr<BIO_METHOD> current;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<BIO_METHOD> method = current.lock();
+  if (method) return method;
+  // A fixed type number: BIO_get_new_index() hands out a process-wide, finite range.
+  BIO_METHOD* m = BIO_meth_new((BIO_TYPE_START + 0x4f) | BIO_TYPE_SOURCE_SINK, "osc ciphertext out");
+  if (m == nullptr) return nullptr;
+  BIO_meth_set_write(m, OutWrite);
+  BIO_meth_set_ctrl(m, OutCtrl);
+  BIO_meth_set_create(m, OutCreate);
+  method.reset(m, BIO_meth_free);
+  current = method;
   return method;
 }
 
@@ -60,7 +68,8 @@ Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
   ssl_.reset(SSL_new(context_->ctx()));
   if (!ssl_) throw TlsError("ERR_OSC_OPENSSL", TakeOpenSslError("SSL_new failed"));
   rbio_ = BIO_new(BIO_s_mem());
-  BIO* wbio = OutMethod() != nullptr ? BIO_new(OutMethod()) : nullptr;
+  out_method_ = OutMethod();
+  BIO* wbio = out_method_ ? BIO_new(out_method_.get()) : nullptr;
   if (rbio_ == nullptr || wbio == nullptr) {
     BIO_free(rbio_);
     BIO_free(wbio);
@@ -70,16 +79,15 @@ Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
   // An empty read BIO means "more later", never EOF: the transport reports endings via Finish().
   BIO_set_mem_eof_return(rbio_, -1);
   SSL_set_bio(ssl_.get(), rbio_, wbio);
-  SSL_set_app_data(ssl_.get(), this);
+  SSL_set_app_data(ssl_.get(), static_cast<SessionObserver*>(this));
   SSL_set_accept_state(ssl_.get());
 }
 
-Engine::~Engine() { Finish(Ending::kLocal); }
+Engine::~Engine() { Finish(TransportEnd::kLocal); }
 
-void Engine::OnSessionCached(SSL* ssl, SSL_SESSION* sess) {
-  auto* self = static_cast<Engine*>(SSL_get_app_data(ssl));
-  if (self == nullptr || self->policy_ != UncleanPolicy::kDrop) return;
-  if (SSL_SESSION_up_ref(sess) == 1) self->added_sessions_.emplace_back(sess);
+void Engine::OnSessionCached(SSL_SESSION* sess) {
+  if (policy_ != UncleanPolicy::kDrop) return;
+  if (SSL_SESSION_up_ref(sess) == 1) added_sessions_.emplace_back(sess);
 }
 
 void Engine::Receive(const char* data, size_t len) {
@@ -126,6 +134,7 @@ unsigned Engine::ReadPlaintext(unsigned events) {
       // close_notify. The answer goes out with Shutdown(), once the application has written what it
       // still had to say (the transport ends its writable side after the readable side).
       peer_closed_ = true;
+      peer_closed_first_ = !sent_close_;
       events |= kPeerClosed;
       break;
     }
@@ -163,14 +172,69 @@ unsigned Engine::Shutdown() {
 }
 
 void Engine::SetShutdownFlags(int flags) {
-  if (ssl_) SSL_set_shutdown(ssl_.get(), flags);
+  if (ssl_) SSL_set_shutdown(ssl_.get(), flags & (SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN));
 }
 
 int Engine::shutdown_flags() const { return ssl_ ? SSL_get_shutdown(ssl_.get()) : 0; }
 
-void Engine::Finish(Ending) {
-  if (!ssl_) return;
+namespace {
+
+// A socket error that only means the peer went away without a word.
+bool IsReset(const char* code) {
+  return code != nullptr && (std::strcmp(code, "ECONNRESET") == 0 || std::strcmp(code, "EPIPE") == 0 ||
+                             std::strcmp(code, "ECONNABORTED") == 0);
+}
+
+}  // namespace
+
+void Engine::Decide(TransportEnd how, const char* sys_code) {
+  Outcome& o = outcome_;
+  o.handshake_done = handshake_done_;
+  bool reset = how == TransportEnd::kError && IsReset(sys_code);
+  if (fatal_) {
+    o.ending = Ending::kError;
+    o.code = handshake_done_ ? "ERR_OSC_TLS" : "ERR_OSC_HANDSHAKE";
+    o.reason = error_;
+  } else if (!handshake_done_) {
+    switch (how) {
+      case TransportEnd::kEof:
+        o.ending = Ending::kEof;
+        o.reason = "client closed the connection during the handshake";
+        break;
+      case TransportEnd::kError:
+        o.ending = reset ? Ending::kReset : Ending::kError;
+        o.reason = std::string("client network error during the handshake: ") + (sys_code ? sys_code : "unknown");
+        break;
+      case TransportEnd::kTimeout:
+        o.ending = Ending::kError;
+        o.reason = "handshake timed out";
+        break;
+      case TransportEnd::kLocal:
+        o.ending = Ending::kLocal;
+        o.reason = "connection closed by the server during the handshake";
+        break;
+    }
+    o.code = how == TransportEnd::kTimeout ? "ERR_OSC_HANDSHAKE_TIMEOUT" : "ERR_OSC_HANDSHAKE";
+  } else if (peer_closed_first_) {
+    o.ending = Ending::kCloseNotify;  // whatever the socket did after it
+  } else if (sent_close_ || how == TransportEnd::kLocal || how == TransportEnd::kTimeout) {
+    o.ending = Ending::kLocal;
+  } else if (how == TransportEnd::kEof) {
+    o.ending = Ending::kEof;
+  } else if (reset) {
+    o.ending = Ending::kReset;
+  } else {
+    o.ending = Ending::kError;
+    o.code = sys_code != nullptr ? sys_code : "EIO";
+    o.reason = "socket error: " + o.code;
+  }
+  o.clean = handshake_done_ && !fatal_ && (peer_closed_ || sent_close_);
+}
+
+const Outcome& Engine::Finish(TransportEnd how, const char* sys_code) {
+  if (!ssl_) return outcome_;
   ErrorQueueGuard guard;
+  Decide(how, sys_code);
   SSL* ssl = ssl_.get();
   // A connection is closed properly, as far as OpenSSL's cache is concerned, once close_notify went
   // either way. Fatal errors already removed the session inside OpenSSL; that is final.
@@ -187,8 +251,8 @@ void Engine::Finish(Ending) {
   added_sessions_.clear();
   ssl_.reset();
   rbio_ = nullptr;
+  return outcome_;
 }
-
 
 SessionInfo Engine::Info() const {
   SessionInfo info;

@@ -18,10 +18,28 @@ namespace osc {
 // What to do with the session when the peer goes away without close_notify.
 enum class UncleanPolicy : uint8_t { kKeep = 0, kDrop = 1 };
 
-// How the transport ended. The engine is never told about EOF through its BIO: OpenSSL 3 treats an
-// EOF without close_notify as a fatal "unexpected eof" and removes the session before any policy
-// could save it. The transport reports the ending here instead.
-enum class Ending : uint8_t { kEof = 0, kReset = 1, kError = 2, kLocal = 3 };
+// What the transport saw of its own end. The engine is never told about EOF through its BIO: OpenSSL 3
+// treats an EOF without close_notify as a fatal "unexpected eof" and removes the session before any
+// policy could save it. The transport reports it here instead, and Finish() decides what it means.
+enum class TransportEnd : uint8_t {
+  kEof = 0,      // the peer sent FIN
+  kError = 1,    // a socket error; its code (e.g. "ECONNRESET") says which
+  kTimeout = 2,  // the handshake did not finish in time
+  kLocal = 3,    // this side tore the connection down (destroy, server close, process exit)
+};
+
+// How a connection ended, as the JS API reports it (CloseEnding in lib/connection.ts).
+enum class Ending : uint8_t { kCloseNotify = 0, kEof = 1, kReset = 2, kError = 3, kLocal = 4 };
+
+// The verdict on a finished connection: the one place that decides the ending, whether it was clean,
+// and, for a failure, its stable code and reason. Both transports report exactly this.
+struct Outcome {
+  Ending ending = Ending::kLocal;
+  bool clean = false;        // close_notify went either way
+  bool handshake_done = false;
+  std::string code;  // ERR_OSC_HANDSHAKE / _TIMEOUT / ERR_OSC_TLS, or a socket error's code; empty: no failure
+  std::string reason;
+};
 
 // Bits returned by Advance().
 enum EngineEvent : unsigned {
@@ -40,7 +58,7 @@ struct SessionInfo {
   long verify_result = X509_V_OK;
 };
 
-class Engine {
+class Engine final : public SessionObserver {
  public:
   Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy);  // throws TlsError
   ~Engine();
@@ -56,10 +74,13 @@ class Engine {
   bool Write(const char* data, size_t len);
   // Sends close_notify (SSL_shutdown). Non-blocking by construction: the alert lands in the write BIO.
   unsigned Shutdown();
-  // SSL_set_shutdown: mark the connection shut down as far as the session cache is concerned.
+  // SSL_set_shutdown: mark the connection shut down as far as the session cache is concerned. Only
+  // SSL_SENT_SHUTDOWN and SSL_RECEIVED_SHUTDOWN are taken; other bits are ignored.
   void SetShutdownFlags(int flags);
-  // The transport has ended: apply the policy to the session and free the SSL. Idempotent.
-  void Finish(Ending how);
+  // The transport has ended (or a TLS failure ended it: `how` is then ignored). Decides the outcome,
+  // applies the unclean-close policy to the session and frees the SSL. The first call decides; later
+  // calls return the same outcome. `sys_code` names the socket error of TransportEnd::kError.
+  const Outcome& Finish(TransportEnd how, const char* sys_code = nullptr);
 
   // Ciphertext to send: the transport writes straight from it, then Reset()s it or moves it away.
   Bytes& ciphertext() { return out_; }
@@ -67,22 +88,28 @@ class Engine {
   Bytes& plaintext() { return plaintext_; }
 
   bool finished() const { return !ssl_; }
+  bool fatal() const { return fatal_; }
+  bool handshake_done() const { return handshake_done_; }
   bool peer_closed() const { return peer_closed_; }   // close_notify received
   int shutdown_flags() const;
   const std::string& error() const { return error_; }
   // The session as negotiated, captured when the handshake completed (valid after Finish()).
   const SessionInfo& session() const { return session_; }
 
-  // Called by the context's new-session callback: remember sessions this connection added to the
-  // cache, so the "drop" policy can remove every one (TLS 1.3 adds one per ticket).
-  static void OnSessionCached(SSL* ssl, SSL_SESSION* sess);
+  const Outcome& outcome() const { return outcome_; }
+
+  // Remembers the sessions this connection added to the cache, so that the "drop" policy can remove
+  // every one (TLS 1.3 adds one per ticket).
+  void OnSessionCached(SSL_SESSION* sess) override;
 
  private:
+  void Decide(TransportEnd how, const char* sys_code);
   unsigned Fail(unsigned events, const char* fallback);
   unsigned ReadPlaintext(unsigned events);
   SessionInfo Info() const;
 
   std::shared_ptr<ContextCore> context_;
+  std::shared_ptr<BIO_METHOD> out_method_;  // outlives ssl_ (declared before it)
   SslPtr ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_ (a memory BIO)
   Bytes out_;            // what SSL writes to its write BIO (appends here: no copy out of a BIO)
@@ -91,8 +118,10 @@ class Engine {
   Bytes plaintext_;
   SessionInfo session_;
   std::string error_;
+  Outcome outcome_;
   bool handshake_done_ = false;
   bool peer_closed_ = false;
+  bool peer_closed_first_ = false;  // the peer's close_notify was not an answer to ours
   bool sent_close_ = false;
   bool fatal_ = false;
 };

@@ -1,12 +1,9 @@
 #include "tcp_connection.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "addon_data.h"
-#include "binding_util.h"
-#include "connection_binding.h"
+#include "engine_binding.h"
 #include "sockaddr.h"
+#include "tcp_connection_binding.h"
 #include "tcp_server.h"
 
 namespace osc {
@@ -22,41 +19,72 @@ struct TcpConnection::WriteReq {
 TcpConnection::TcpConnection(TcpServer* server)
     : server_(server), engine_(server->context(), server->limits().policy) {}
 
-bool TcpConnection::Start(uv_stream_t* listener) {
+namespace {
+
+using State = TcpConnection::State;
+
+// The legal moves of the diagram in tcp_connection.h: always forward, and into the secure states only
+// through the handshake.
+bool Legal(State from, State to) {
+  if (to <= from) return false;
+  if (from == State::kAccepting) return to == State::kHandshaking || to == State::kClosing;
+  if (from == State::kHandshaking) return to != State::kLingering;
+  return true;
+}
+
+}  // namespace
+
+void TcpConnection::Enter(State next) {
+  State prev = state_;
+  if (!Legal(prev, next)) return;  // unreachable by construction; never a second count
+  state_ = next;
+  ServerCounters& c = server_->counters();
+  if (next == State::kHandshaking) {
+    c.open++;
+    c.pending++;
+    return;
+  }
+  if (prev == State::kHandshaking) {
+    c.pending--;
+    if (next == State::kOpen) {
+      c.handshakes++;
+      if (engine_.session().reused) c.resumed++;
+    } else {
+      // The engine finished before the move, so its outcome says why.
+      const Outcome& o = engine_.outcome();
+      bool timeout = o.code == "ERR_OSC_HANDSHAKE_TIMEOUT";
+      (timeout ? c.handshake_timeouts : c.handshake_failures)++;
+      // A connection the server itself closed (server shutdown, closeAllConnections) is no client's error.
+      if (o.ending != Ending::kLocal) server_->ReportClientError(o, remote_address_, remote_port_);
+    }
+  }
+  if (next == State::kClosing && prev != State::kAccepting) c.open--;
+}
+
+void TcpConnection::Start(uv_stream_t* listener) {
   uv_loop_t* loop = listener->loop;
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   open_handles_ = 2;
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
-    handshaking_ = false;  // never counted as pending
-    Close();
-    return false;
-  }
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) return Close(TransportEnd::kLocal);
   ServerCounters& c = server_->counters();
   const ServerLimits& l = server_->limits();
   c.accepted++;
   if (l.max_connections != 0 && c.open >= l.max_connections) {
     c.rejected_max_connections++;
-    handshaking_ = false;
-    Close();
-    return false;
+    return Close(TransportEnd::kLocal);
   }
   if (l.max_pending_handshakes != 0 && c.pending >= l.max_pending_handshakes) {
     c.rejected_max_pending++;
-    handshaking_ = false;
-    Close();
-    return false;
+    return Close(TransportEnd::kLocal);
   }
-  counted_ = true;
   RememberAddresses();
-  c.open++;
-  c.pending++;
+  Enter(State::kHandshaking);
   uv_tcp_nodelay(&tcp_, 1);  // handshake flights are single writes; Nagle would only delay them
-  if (l.handshake_timeout_ms > 0) uv_timer_start(&timer_, OnHandshakeTimeout, l.handshake_timeout_ms, 0);
+  if (l.handshake_timeout_ms > 0) uv_timer_start(&timer_, OnTimer, l.handshake_timeout_ms, 0);
   ReadStart();
-  return true;
 }
 
 void TcpConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -65,119 +93,91 @@ void TcpConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void TcpConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpConnection*>(s->data);
-  if (self->closing_) return;
+  if (self->Gone()) return;
   self->server_->Guard([&] {
     if (nread > 0) {
       self->engine_.Receive(buf->base, static_cast<size_t>(nread));
       self->Handle(self->engine_.Advance());
     } else if (nread < 0) {
-      self->OnReadEnd(nread);
+      self->OnPeerEof(nread);
     }
   });
 }
 
 void TcpConnection::Handle(unsigned events) {
-  if (events & kCiphertext) Flush();
+  bool secured = (events & kHandshakeDone) != 0;
+  if (secured) Enter(State::kOpen);
   if (events & kFatal) {
-    if (handshaking_) {
-      HandshakeFailed("ERR_OSC_HANDSHAKE", engine_.error());
-    } else if (!server_->exiting()) {
-      Napi::HandleScope scope(server_->env());
-      CallHandle("onerror", {Napi::String::New(server_->env(), engine_.error())});
-    }
-    engine_.Finish(Ending::kError);
-    close_after_shutdown_ = true;
-    EndWrites();  // the alert goes out, then the socket closes
+    engine_.Finish(TransportEnd::kError);  // a TLS failure: the engine's own error decides
+    Flush();                                // the alert, if any
+    EndWrites();                            // then FIN, then close
     return;
   }
-  if (events & kHandshakeDone) Secure();
-  if (closing_) return;
+  // The client's Finished gets its answer before JS runs.
+  if (events & kCiphertext) Flush();
+  if (Gone()) return;
+  if (secured) Secure();
+  if (Gone() || !receiver_ || server_->exiting()) {
+    engine_.plaintext().Reset();
+    return;
+  }
   if (events & kPlaintext) {
+    Napi::Env env = server_->env();
+    Napi::HandleScope scope(env);
     Bytes& plain = engine_.plaintext();
-    if (server_->exiting()) return plain.Reset();
-    Napi::HandleScope scope(server_->env());
-    Napi::Buffer<char> chunk = Napi::Buffer<char>::Copy(server_->env(), plain.data(), plain.size());
+    Napi::Buffer<char> chunk = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
     plain.Reset();
-    if (!CallHandle("onread", {chunk}) && !closing_) ReadStop();
+    if (!CallJs(server_->callbacks().read, {chunk})) ReadStop();
   }
-  if (closing_) return;
-  if ((events & kPeerClosed) && !server_->exiting()) {
-    Napi::HandleScope scope(server_->env());
-    CallHandle("onend", {Napi::String::New(server_->env(), "close_notify")});
-  }
+  if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
 }
 
 void TcpConnection::Secure() {
   uv_timer_stop(&timer_);
-  handshaking_ = false;
-  ServerCounters& c = server_->counters();
-  c.pending--;
-  c.handshakes++;
   if (server_->exiting()) return;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
-  const SessionInfo& info = engine_.session();
-  if (info.reused) c.resumed++;
-  Napi::Object obj = DataOf(env).connection_handle.New({});
-  handle_ = ConnectionHandle::Unwrap(obj);
-  handle_->Bind(this, info);
-  handle_ref_ = Napi::Persistent(obj);
-  Napi::Object owner = server_->owner();
-  server_->Call(owner, owner.Get("_onconnection"),
-                {obj, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_)});
-}
-
-void TcpConnection::HandshakeFailed(const char* code, const std::string& reason) {
-  ServerCounters& c = server_->counters();
-  if (std::strcmp(code, "ERR_OSC_HANDSHAKE_TIMEOUT") == 0) {
-    c.handshake_timeouts++;
-  } else {
-    c.handshake_failures++;
+  Napi::Object handle = DataOf(env).tcp_connection.New({});
+  wrap_ = TcpConnectionWrap::Unwrap(handle);
+  wrap_->Bind(this, engine_.session());
+  napi_value receiver = nullptr;
+  server_->Call(env.Global(), server_->callbacks().connection.Value(),
+                {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
+                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_)},
+                &receiver);
+  if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
+  if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {
+    // The listener threw, or the facade did not take the connection: nobody can use it.
+    wrap_->Unbind();
+    wrap_ = nullptr;
+    return Close(TransportEnd::kLocal);
   }
-  if (server_->exiting()) return;
-  Napi::Env env = server_->env();
-  Napi::HandleScope scope(env);
-  Napi::Object owner = server_->owner();
-  server_->Call(owner, owner.Get("_ontlsclienterror"),
-                {Napi::String::New(env, code), Napi::String::New(env, reason),
-                 Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_)});
+  receiver_ = Napi::Persistent(Napi::Value(env, receiver).As<Napi::Object>());
 }
 
-void TcpConnection::OnReadEnd(ssize_t status) {
-  read_eof_ = true;
+void TcpConnection::OnPeerEof(ssize_t status) {
   ReadStop();
-  if (handshaking_) {
-    HandshakeFailed("ERR_OSC_HANDSHAKE", status == UV_EOF ? "client closed the connection during the handshake"
-                                                          : std::string("client network error during the handshake: ") +
-                                                                uv_err_name(static_cast<int>(status)));
-    Close();
-    return;
-  }
-  bool reset = status != UV_EOF;
-  if (!engine_.peer_closed() && !engine_.finished()) {
-    // No close_notify came: the engine is told how the transport ended and applies the policy. The
-    // SSL is gone with it, so nothing more can be sent: close now, and JS learns the ending with the
-    // close (one call, not two).
-    engine_.Finish(reset ? Ending::kReset : Ending::kEof);
-    close_ending_ = reset ? "reset" : "eof";
-    Close();
-    return;
-  }
-  // After close_notify, JS ends its side (TLSConnection is not half-open) and OnShutdown closes.
-  if (reset || shutdown_done_) Close();
+  if (status != UV_EOF) return Close(TransportEnd::kError, uv_err_name(static_cast<int>(status)));
+  peer_eof_ = true;
+  // Our FIN is on its way: OnShutdown closes once what we queued went out. After it, nothing is left.
+  if (state_ == State::kEnding) return;
+  if (state_ == State::kLingering) return Close(TransportEnd::kEof);
+  // A FIN without close_notify ends the connection now (the engine applies the unclean-close policy).
+  // After close_notify it is the peer's half-close: JS ends its side (TLSConnection is not half-open),
+  // and the connection closes once our FIN is out.
+  if (!engine_.peer_closed()) Close(TransportEnd::kEof);
 }
 
 void TcpConnection::Flush() {
   Bytes& out = engine_.ciphertext();
-  if (out.empty() || closing_) return;
+  if (out.empty() || Gone()) return;
   uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
   // Most writes fit in the socket buffer at once: no request, no callback, no copy.
   int done = queued_ == 0 ? uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1) : UV_EAGAIN;
   if (done == static_cast<int>(out.size())) return out.Reset();
   if (done < 0 && done != UV_EAGAIN) {
     out.Reset();
-    return OnReadEnd(done);  // EPIPE / ECONNRESET: the peer is gone
+    return Close(TransportEnd::kError, uv_err_name(done));  // EPIPE / ECONNRESET: the peer is gone
   }
   size_t sent = done > 0 ? static_cast<size_t>(done) : 0;
   auto* w = new WriteReq;
@@ -186,10 +186,11 @@ void TcpConnection::Flush() {
   w->len = w->data.size() - sent;
   buf = uv_buf_init(w->data.data() + sent, static_cast<unsigned>(w->len));
   queued_ += w->len;
-  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite) != 0) {
+  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite);
+  if (r != 0) {
     queued_ -= w->len;
     delete w;
-    Close();
+    Close(TransportEnd::kError, uv_err_name(r));
   }
 }
 
@@ -198,26 +199,23 @@ void TcpConnection::OnWrite(uv_write_t* req, int status) {
   TcpConnection* self = w->self;
   self->queued_ -= w->len;
   delete w;
-  if (self->closing_) return;
+  if (self->Gone()) return;
   self->server_->Guard([&] {
-    if (status < 0) {
-      // EPIPE/ECONNRESET, e.g. a TLS 1.3 client gone before reading its tickets: an ending, not a crash.
-      if (!self->read_eof_) self->OnReadEnd(status);
-      else self->Close();
-      return;
-    }
-    if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark && !self->server_->exiting()) {
+    // EPIPE/ECONNRESET, e.g. a TLS 1.3 client gone before reading its tickets: an ending, not a crash.
+    if (status < 0) return self->Close(TransportEnd::kError, uv_err_name(status));
+    if (self->need_drain_ && self->queued_ < self->server_->limits().high_water_mark) {
       self->need_drain_ = false;
-      Napi::HandleScope scope(self->server_->env());
-      self->CallHandle("ondrain", {});
+      self->CallJs(self->server_->callbacks().drain, {});
     }
   });
 }
 
 bool TcpConnection::Write(Napi::Env env, const Napi::Array& chunks) {
-  if (closing_) return true;
+  if (state_ != State::kOpen) return true;  // ending or gone: the stream reports its own state
   for (uint32_t i = 0; i < chunks.Length(); ++i) {
-    auto b = chunks.Get(i).As<Napi::Buffer<char>>();
+    Napi::Value v = chunks.Get(i);
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, "writev expects Buffers");
+    auto b = v.As<Napi::Buffer<char>>();
     if (!engine_.Write(b.Data(), b.Length())) {
       Napi::Error err = Napi::Error::New(env, engine_.error());
       err.Set("code", Napi::String::New(env, "ERR_OSC_TLS"));
@@ -225,51 +223,59 @@ bool TcpConnection::Write(Napi::Env env, const Napi::Array& chunks) {
     }
   }
   Flush();
-  if (queued_ >= server_->limits().high_water_mark) {
+  if (!Gone() && queued_ >= server_->limits().high_water_mark) {
     need_drain_ = true;
     return false;
   }
   return true;
 }
 
-void TcpConnection::Shutdown() {
-  if (closing_) return;
+void TcpConnection::End() {
+  if (state_ != State::kOpen) return;
   if (engine_.Shutdown() & kCiphertext) Flush();
   EndWrites();
 }
 
 void TcpConnection::EndWrites() {
-  if (shutdown_started_ || closing_) return;
-  shutdown_started_ = true;
+  if (state_ != State::kHandshaking && state_ != State::kOpen) return;
+  Enter(State::kEnding);
   auto* req = new uv_shutdown_t;
   req->data = this;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), OnShutdown) != 0) {
+  int r = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), OnShutdown);
+  if (r != 0) {
     delete req;
-    Close();
+    Close(TransportEnd::kError, uv_err_name(r));
   }
 }
 
 void TcpConnection::OnShutdown(uv_shutdown_t* req, int status) {
   auto* self = static_cast<TcpConnection*>(req->data);
   delete req;
-  self->shutdown_done_ = true;
-  if (self->closing_) return;
-  if (status < 0 || self->read_eof_ || self->close_after_shutdown_) return self->Close();
-  // Wait for the peer's FIN, but not forever.
-  uint64_t linger = self->server_->limits().handshake_timeout_ms;
-  uv_timer_start(&self->timer_, [](uv_timer_t* t) { static_cast<TcpConnection*>(t->data)->Close(); },
-                 linger > 0 ? linger : 10000, 0);
+  if (self->Gone()) return;
+  self->server_->Guard([&] {
+    if (status < 0) return self->Close(TransportEnd::kError, uv_err_name(status));
+    if (self->peer_eof_ || self->engine_.finished()) return self->Close(TransportEnd::kEof);
+    self->Linger();
+  });
 }
 
-void TcpConnection::OnHandshakeTimeout(uv_timer_t* t) {
+void TcpConnection::Linger() {
+  // Our FIN is out: wait for the peer's, but not forever.
+  Enter(State::kLingering);
+  uint64_t linger = server_->limits().handshake_timeout_ms;
+  uv_timer_start(&timer_, OnTimer, linger > 0 ? linger : 10000, 0);
+}
+
+void TcpConnection::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<TcpConnection*>(t->data);
-  if (self->closing_ || !self->handshaking_) return;
-  self->server_->Guard([&] { self->HandshakeFailed("ERR_OSC_HANDSHAKE_TIMEOUT", "handshake timed out"); });
-  self->Close();
+  if (self->Gone()) return;
+  self->server_->Guard([&] {
+    self->Close(self->Handshaking() ? TransportEnd::kTimeout : TransportEnd::kLocal);
+  });
 }
 
 void TcpConnection::ReadStart() {
-  if (reading_ || read_eof_ || closing_) return;
+  if (reading_ || peer_eof_ || Gone()) return;
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) == 0) reading_ = true;
 }
 
@@ -279,49 +285,57 @@ void TcpConnection::ReadStop() {
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
 }
 
-void TcpConnection::Close() {
-  if (closing_) return;
-  closing_ = true;
-  engine_.Finish(Ending::kLocal);  // no-op when the ending was already reported
-  if (counted_) {
-    ServerCounters& c = server_->counters();
-    c.open--;
-    if (handshaking_) c.pending--;
-  }
+int TcpConnection::SetNoDelay(bool on) { return Gone() ? UV_EBADF : uv_tcp_nodelay(&tcp_, on ? 1 : 0); }
+
+int TcpConnection::SetKeepAlive(bool on, unsigned delay_s) {
+  return Gone() ? UV_EBADF : uv_tcp_keepalive(&tcp_, on ? 1 : 0, delay_s);
+}
+
+void TcpConnection::Close(TransportEnd how, const char* sys_code) {
+  if (Gone()) return;
+  engine_.Finish(how, sys_code);  // decides the outcome unless something already did
+  Enter(State::kClosing);
   ReadStop();
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
 }
 
+const Outcome& TcpConnection::Destroy() {
+  if (wrap_ != nullptr) wrap_->Unbind();
+  wrap_ = nullptr;
+  receiver_.Reset();
+  Close(TransportEnd::kLocal);
+  return engine_.outcome();
+}
+
 void TcpConnection::OnClosed(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
   if (--self->open_handles_ > 0) return;
-  if (self->handle_ != nullptr) {
-    self->handle_->Unbind();
+  if (self->wrap_ != nullptr) {
+    self->wrap_->Unbind();
+    self->wrap_ = nullptr;
+  }
+  if (!self->receiver_.IsEmpty()) {
     self->server_->Guard([&] {
       if (self->server_->exiting()) return;
       Napi::Env env = self->server_->env();
       Napi::HandleScope scope(env);
-      self->CallHandle("onclose", {self->close_ending_ ? Napi::String::New(env, self->close_ending_)
-                                                       : env.Undefined()});
+      self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome())});
     });
-    self->handle_ = nullptr;
-    self->handle_ref_.Reset();
+    self->receiver_.Reset();
   }
   TcpServer* server = self->server_;
   server->Forget(self);
   delete self;
 }
 
-bool TcpConnection::CallHandle(const char* method, std::initializer_list<napi_value> args) {
-  if (handle_ == nullptr || server_->exiting()) return true;
+bool TcpConnection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  if (receiver_.IsEmpty() || server_->exiting()) return true;
   Napi::Env env = server_->env();
-  Napi::Object obj = handle_ref_.Value();
-  Napi::Value fn = obj.Get(method);
-  if (!fn.IsFunction()) return true;
+  Napi::HandleScope scope(env);
   napi_value r = nullptr;
-  if (!server_->Call(obj, fn, args, &r)) return true;
+  if (!server_->Call(receiver_.Value(), fn.Value(), args, &r)) return true;
   Napi::Value v(env, r);
   return !(v.IsBoolean() && !v.As<Napi::Boolean>().Value());
 }
@@ -332,76 +346,6 @@ void TcpConnection::RememberAddresses() {
   remote_port_ = remote.port;
   local_address_ = std::move(local.address);
   local_port_ = local.port;
-}
-
-
-// ---- ConnectionHandle: the JS face of a TcpConnection ----
-
-Napi::Function ConnectionHandle::Init(Napi::Env env) {
-  return DefineClass(env, "ConnectionHandle",
-                     {
-                         InstanceMethod<&ConnectionHandle::Writev>("writev"),
-                         InstanceMethod<&ConnectionHandle::Shutdown>("shutdown"),
-                         InstanceMethod<&ConnectionHandle::ReadStart>("readStart"),
-                         InstanceMethod<&ConnectionHandle::ReadStop>("readStop"),
-                         InstanceMethod<&ConnectionHandle::Destroy>("destroy"),
-                         InstanceMethod<&ConnectionHandle::SetShutdown>("setShutdown"),
-                         InstanceMethod<&ConnectionHandle::GetShutdown>("getShutdown"),
-                         InstanceMethod<&ConnectionHandle::SetNoDelay>("setNoDelay"),
-                         InstanceMethod<&ConnectionHandle::SetKeepAlive>("setKeepAlive"),
-                         InstanceMethod<&ConnectionHandle::Info>("info"),
-                     });
-}
-
-ConnectionHandle::ConnectionHandle(const Napi::CallbackInfo& info) : ObjectWrap(info) {}
-
-// writev(buffers[]) -> true, or false when over the high-water mark ('ondrain' follows)
-Napi::Value ConnectionHandle::Writev(const Napi::CallbackInfo& info) {
-  bool ok = conn_ == nullptr || conn_->Write(info.Env(), info[0].As<Napi::Array>());
-  return Napi::Boolean::New(info.Env(), ok);
-}
-
-Napi::Value ConnectionHandle::Shutdown(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->Shutdown();
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::ReadStart(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->ReadStart();
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::ReadStop(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->ReadStop();
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::Destroy(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->Close();
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::SetShutdown(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->SetShutdownFlags(info[0].ToNumber().Int32Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::GetShutdown(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), conn_ != nullptr ? conn_->shutdown_flags() : 0);
-}
-
-Napi::Value ConnectionHandle::SetNoDelay(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->SetNoDelay(info[0].ToBoolean().Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::SetKeepAlive(const Napi::CallbackInfo& info) {
-  if (conn_ != nullptr) conn_->SetKeepAlive(info[0].ToBoolean().Value(), info[1].ToNumber().Uint32Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ConnectionHandle::Info(const Napi::CallbackInfo& info) {
-  return SessionInfoToJs(info.Env(), session_);
 }
 
 }  // namespace osc

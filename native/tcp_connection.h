@@ -1,5 +1,5 @@
-// One accepted TCP connection of TcpServer: a uv_tcp_t, its engine and its handshake timer.
-// Its JS handle (ConnectionHandle) exists only once the handshake has finished.
+// One accepted TCP connection of TcpServer: a uv_tcp_t, its engine and its timer. JS hears of it only
+// once the handshake has finished (through its TcpConnectionWrap handle).
 #pragma once
 
 #include <napi.h>
@@ -12,25 +12,44 @@
 namespace osc {
 
 class TcpServer;
-class ConnectionHandle;
+class TcpConnectionWrap;
 
 class TcpConnection {
  public:
-  explicit TcpConnection(TcpServer* server);
-  // Accepts from the listener and starts the handshake; false if the connection was turned away.
-  bool Start(uv_stream_t* listener);
-  void Close();  // idempotent; frees itself once libuv has closed both handles
+  // The life of a connection. Every change goes through Enter(), the only place that moves the
+  // server's counters, so each moves exactly once per connection.
+  //
+  //   kAccepting ──► kHandshaking ──► kOpen ──► kEnding ──► kLingering
+  //       │               │             │          │            │
+  //       └───────────────┴─────────────┴──────────┴────────────┴──► kClosing (uv_close) ──► freed
+  //                       └──────────────────────► kEnding  (a fatal alert to flush)
+  enum class State : uint8_t {
+    kAccepting,    // not yet accepted, or turned away: never counted
+    kHandshaking,  // counted in `pending`; the timer bounds it
+    kOpen,         // secure; JS has a handle
+    kEnding,       // our FIN follows the queued writes (uv_shutdown in flight)
+    kLingering,    // FIN sent; waiting for the peer's, bounded by the timer
+    kClosing,      // uv_close issued on both handles; OnClosed frees
+  };
 
-  // Calls from JS (through ConnectionHandle).
+  explicit TcpConnection(TcpServer* server);
+  // Accepts from the listener and starts the handshake, or turns the connection away.
+  void Start(uv_stream_t* listener);
+  // Tears the connection down now (idempotent): the engine decides the outcome from `how`, and JS
+  // hears it once libuv has closed the socket.
+  void Close(TransportEnd how, const char* sys_code = nullptr);
+
+  // Calls from JS, through TcpConnectionWrap; each is a no-op once the connection is past its use.
   bool Write(Napi::Env env, const Napi::Array& chunks);  // false: over the high-water mark, wait for drain
-  void Shutdown();
+  void End();                                            // close_notify, then FIN after queued writes
   void ReadStart();
   void ReadStop();
   void SetShutdownFlags(int flags) { engine_.SetShutdownFlags(flags); }
   int shutdown_flags() const { return engine_.shutdown_flags(); }
-  int SetNoDelay(bool on) { return uv_tcp_nodelay(&tcp_, on ? 1 : 0); }
-  int SetKeepAlive(bool on, unsigned delay_s) { return uv_tcp_keepalive(&tcp_, on ? 1 : 0, delay_s); }
-  void Detach() { handle_ = nullptr; }
+  int SetNoDelay(bool on);
+  int SetKeepAlive(bool on, unsigned delay_s);
+  // JS destroyed its side: it is told nothing more, and hears the outcome from this call.
+  const Outcome& Destroy();
 
  private:
   struct WriteReq;
@@ -38,17 +57,20 @@ class TcpConnection {
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void OnWrite(uv_write_t* req, int status);
   static void OnShutdown(uv_shutdown_t* req, int status);
-  static void OnHandshakeTimeout(uv_timer_t* t);
+  static void OnTimer(uv_timer_t* t);
   static void OnClosed(uv_handle_t* h);
 
+  void Enter(State next);
+  bool Handshaking() const { return state_ == State::kHandshaking; }
+  bool Gone() const { return state_ == State::kClosing; }
   void Handle(unsigned events);
-  void Flush();
-  void OnReadEnd(ssize_t status);
-  void HandshakeFailed(const char* code, const std::string& reason);
   void Secure();
-  void EndWrites();  // FIN once queued writes went out
-  // Calls a method of the JS handle; false when it returned false. Skipped once the env is going away.
-  bool CallHandle(const char* method, std::initializer_list<napi_value> args);
+  void Flush();
+  void OnPeerEof(ssize_t status);
+  void EndWrites();
+  void Linger();
+  // Calls a connection callback with the JS receiver; false when it returned false.
+  bool CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
   void RememberAddresses();
 
   TcpServer* server_;
@@ -57,47 +79,14 @@ class TcpConnection {
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   Engine engine_;
-  ConnectionHandle* handle_ = nullptr;
-  Napi::ObjectReference handle_ref_;
-  size_t queued_ = 0;
+  State state_ = State::kAccepting;
   int open_handles_ = 0;
-  bool handshaking_ = true;
-  bool closing_ = false;
-  bool read_eof_ = false;
-  bool shutdown_started_ = false;
-  bool shutdown_done_ = false;
-  bool close_after_shutdown_ = false;
-  bool counted_ = false;
-  const char* close_ending_ = nullptr;  // an ending JS has not heard of yet, told with onclose
-  bool need_drain_ = false;
-  bool reading_ = false;
-};
-
-// The JS object handed to lib/server.ts for one secure connection.
-class ConnectionHandle : public Napi::ObjectWrap<ConnectionHandle> {
- public:
-  static Napi::Function Init(Napi::Env env);
-  explicit ConnectionHandle(const Napi::CallbackInfo& info);
-  void Bind(TcpConnection* conn, const SessionInfo& session) {
-    conn_ = conn;
-    session_ = session;
-  }
-  void Unbind() { conn_ = nullptr; }
-
- private:
-  Napi::Value Writev(const Napi::CallbackInfo& info);
-  Napi::Value Shutdown(const Napi::CallbackInfo& info);
-  Napi::Value ReadStart(const Napi::CallbackInfo& info);
-  Napi::Value ReadStop(const Napi::CallbackInfo& info);
-  Napi::Value Destroy(const Napi::CallbackInfo& info);
-  Napi::Value SetShutdown(const Napi::CallbackInfo& info);
-  Napi::Value GetShutdown(const Napi::CallbackInfo& info);
-  Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
-  Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
-  Napi::Value Info(const Napi::CallbackInfo& info);
-
-  TcpConnection* conn_ = nullptr;
-  SessionInfo session_;  // kept past the connection's close: JS builds its view only when asked
+  size_t queued_ = 0;        // bytes handed to uv_write and not yet written
+  bool peer_eof_ = false;    // the peer's FIN came (after its close_notify)
+  bool reading_ = false;     // flow control: uv_read_start is on
+  bool need_drain_ = false;  // flow control: JS waits for 'drain'
+  TcpConnectionWrap* wrap_ = nullptr;  // the JS handle, while JS holds the connection
+  Napi::ObjectReference receiver_;     // `this` of the connection callbacks (lib/server.ts TcpTransport)
 };
 
 }  // namespace osc

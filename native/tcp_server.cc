@@ -3,17 +3,19 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <utility>
 
 #include "addon_data.h"
 #include "binding_util.h"
 #include "context_binding.h"
 #include "sockaddr.h"
 #include "tcp_connection.h"
+#include "tcp_connection_binding.h"
 
 namespace osc {
 
 Napi::Function TcpServer::Init(Napi::Env env) {
-  DataOf(env).connection_handle = Napi::Persistent(ConnectionHandle::Init(env));
+  DataOf(env).tcp_connection = Napi::Persistent(TcpConnectionWrap::Init(env));
   return DefineClass(env, "TcpServer",
                      {
                          InstanceMethod<&TcpServer::Listen>("listen"),
@@ -23,6 +25,11 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::Stats>("stats"),
                      });
 }
+
+struct TcpServer::Listener {
+  uv_tcp_t tcp;
+  TcpServer* server;
+};
 
 namespace {
 
@@ -34,20 +41,39 @@ Napi::Error UvError(Napi::Env env, int code, const char* syscall) {
   return err;
 }
 
+Napi::FunctionReference Callback(const Napi::Object& o, const char* name) {
+  Napi::Value fn = o.Get(name);
+  if (!fn.IsFunction()) {
+    throw Napi::TypeError::New(o.Env(), std::string("TcpServer: callback '") + name + "' is not a function");
+  }
+  return Napi::Weak(fn.As<Napi::Function>());  // strong only while serving: see RefCallbacks
+}
+
 }  // namespace
 
-// new TcpServer(context, { policy, handshakeTimeout, maxConnections, maxPendingHandshakes, highWaterMark }, owner)
+// new TcpServer(context, { policy, handshakeTimeout, maxConnections, maxPendingHandshakes, highWaterMark },
+//               { connection, clientError, close, read, end, drain, closed })
 TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_buf_(new char[kReadBufferSize]) {
   Napi::Env env = info.Env();
   context_ = SecureContextWrap::CoreOf(info[0]);
+  if (!info[1].IsObject() || !info[2].IsObject()) throw Napi::TypeError::New(env, "TcpServer: bad arguments");
   Napi::Object o = info[1].As<Napi::Object>();
-  limits_.policy = static_cast<UncleanPolicy>(o.Get("policy").ToNumber().Uint32Value());
+  // Validated and in range (lib/server.ts); policy is checked here as it selects an enum.
+  uint32_t policy = o.Get("policy").ToNumber().Uint32Value();
+  if (policy > static_cast<uint32_t>(UncleanPolicy::kDrop)) throw Napi::RangeError::New(env, "bad policy");
+  limits_.policy = static_cast<UncleanPolicy>(policy);
   limits_.handshake_timeout_ms = static_cast<uint64_t>(o.Get("handshakeTimeout").ToNumber().Int64Value());
   limits_.max_connections = o.Get("maxConnections").ToNumber().Uint32Value();
   limits_.max_pending_handshakes = o.Get("maxPendingHandshakes").ToNumber().Uint32Value();
   limits_.high_water_mark = static_cast<size_t>(o.Get("highWaterMark").ToNumber().Int64Value());
-  // Weak until listening: the owner's closures reference the facade that holds this object.
-  owner_ = Napi::Weak(info[2].As<Napi::Object>());
+  Napi::Object cb = info[2].As<Napi::Object>();
+  callbacks_.connection = Callback(cb, "connection");
+  callbacks_.client_error = Callback(cb, "clientError");
+  callbacks_.close = Callback(cb, "close");
+  callbacks_.read = Callback(cb, "read");
+  callbacks_.end = Callback(cb, "end");
+  callbacks_.drain = Callback(cb, "drain");
+  callbacks_.closed = Callback(cb, "closed");
   if (napi_get_uv_event_loop(env, &loop_) != napi_ok) throw Napi::Error::New(env, "no event loop");
 }
 
@@ -55,10 +81,17 @@ TcpServer::~TcpServer() {
   if (cleanup_ != nullptr) napi_remove_async_cleanup_hook(cleanup_);
 }
 
-// listen(host, port, backlog, ipv6Only, reusePort)
+void TcpServer::RefCallbacks(bool strong) {
+  for (Napi::FunctionReference* r : {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close,
+                                     &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed}) {
+    strong ? r->Ref() : r->Unref();
+  }
+}
+
+// listen(host, port, backlog, ipv6Only, reusePort). Only when idle: the facade reports the states.
 Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (listener_open_) throw UvError(env, UV_EALREADY, "listen");
+  if (state_ != State::kIdle) throw UvError(env, UV_EALREADY, "listen");
   std::string host = info[0].ToString().Utf8Value();
   int port = info[1].ToNumber().Int32Value();
   int backlog = info[2].ToNumber().Int32Value();
@@ -70,59 +103,63 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   int r = v6 ? uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr))
              : uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
   if (r != 0) throw UvError(env, r, "listen");
-  if ((r = uv_tcp_init_ex(loop_, &listener_, v6 ? AF_INET6 : AF_INET)) != 0) throw UvError(env, r, "listen");
-  listener_.data = this;
-  listener_open_ = true;
+  auto* l = new Listener;
+  l->server = this;
+  if ((r = uv_tcp_init_ex(loop_, &l->tcp, v6 ? AF_INET6 : AF_INET)) != 0) {
+    delete l;
+    throw UvError(env, r, "listen");
+  }
+  l->tcp.data = l;
+  Ref();  // the listener's callbacks reach this object until libuv has closed it
+  listener_ = l;
   auto fail = [&](int code, const char* syscall) {
-    // libuv closes the listener later, and it lives inside this object: hold it until then.
-    Ref();
-    unref_after_close_ = true;
     CloseListener();
     return UvError(env, code, syscall);
   };
   if (reuse_port) {
     uv_os_fd_t fd;
     int one = 1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener_), &fd) != 0 ||
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l->tcp), &fd) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       throw fail(uv_translate_sys_error(errno), "setsockopt");
     }
   }
-  if ((r = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0)) != 0) {
+  if ((r = uv_tcp_bind(&l->tcp, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0)) != 0) {
     throw fail(r, "bind");
   }
-  if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), backlog, OnConnection)) != 0) {
+  if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), backlog, OnConnection)) != 0) {
     throw fail(r, "listen");
   }
-  // Hold the JS objects while the listener or connections live; clean up if the env goes away.
+  // Serving: hold this object and the callbacks until closed; clean up if the env goes away first.
+  state_ = State::kListening;
   Ref();
-  owner_.Ref();
+  RefCallbacks(true);
   if (cleanup_ == nullptr) napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_);
   return env.Undefined();
 }
 
-void TcpServer::OnConnection(uv_stream_t* listener, int status) {
-  auto* self = static_cast<TcpServer*>(listener->data);
-  if (status < 0 || self->exiting_) return;
+void TcpServer::OnConnection(uv_stream_t* stream, int status) {
+  TcpServer* self = static_cast<Listener*>(stream->data)->server;
+  if (status < 0 || self->exiting_ || self->state_ != State::kListening) return;
   TcpConnection* conn = nullptr;
   try {
     conn = new TcpConnection(self);
-  } catch (const TlsError&) {
+  } catch (const std::exception&) {
     // Out of memory in OpenSSL: accept and drop, so the backlog does not stall.
     auto* t = new uv_tcp_t;
-    uv_tcp_init(listener->loop, t);
-    uv_accept(listener, reinterpret_cast<uv_stream_t*>(t));
+    uv_tcp_init(stream->loop, t);
+    uv_accept(stream, reinterpret_cast<uv_stream_t*>(t));
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
   self->connections_.push_back(conn);
-  conn->Start(listener);  // a turned-away connection closes itself and is forgotten
+  self->Guard([&] { conn->Start(stream); });  // a turned-away connection closes itself and is forgotten
 }
 
 Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!listener_open_) return env.Null();
-  SocketName name = NameOf(&listener_, false);
+  if (listener_ == nullptr) return env.Null();
+  SocketName name = NameOf(&listener_->tcp, false);
   if (name.address.empty()) return env.Null();
   Napi::Object o = Napi::Object::New(env);
   o.Set("address", name.address);
@@ -132,34 +169,44 @@ Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
 }
 
 void TcpServer::CloseListener() {
-  if (!listener_open_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
-    auto* self = static_cast<TcpServer*>(h->data);
-    self->listener_open_ = false;
-    if (self->unref_after_close_) {
-      self->unref_after_close_ = false;
-      self->Unref();
-      return;  // a failed listen: nothing was accepted, no close event is owed
-    }
+  if (listener_ == nullptr) return;
+  Listener* l = std::exchange(listener_, nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) {
+    auto* l = static_cast<Listener*>(h->data);
+    TcpServer* self = l->server;
+    delete l;
     self->Guard([&] { self->MaybeDone(); });
+    self->Unref();
   });
 }
 
-// close(): stop accepting; existing connections go on ("_onclose" once all are gone, as node:net).
+// close() -> false when not listening (ERR_SERVER_NOT_RUNNING in the facade). Stops accepting; existing
+// connections go on, and the close callback runs once all are gone (as node:net).
 Napi::Value TcpServer::Close(const Napi::CallbackInfo& info) {
-  if (listener_open_) {
-    CloseListener();
-  } else {
-    MaybeDone();
-  }
-  return info.Env().Undefined();
+  if (state_ != State::kListening) return Napi::Boolean::New(info.Env(), false);
+  state_ = State::kDraining;
+  CloseListener();
+  return Napi::Boolean::New(info.Env(), true);
 }
 
 Napi::Value TcpServer::CloseConnections(const Napi::CallbackInfo& info) {
-  // Copy: closing does not erase synchronously, but keep iteration independent of it anyway.
-  std::list<TcpConnection*> all = connections_;
-  for (TcpConnection* c : all) c->Close();
+  CloseAll();
   return info.Env().Undefined();
+}
+
+void TcpServer::CloseAll() {
+  // Copy: a closing connection stays listed until libuv has closed it, but keep iteration independent.
+  std::list<TcpConnection*> all = connections_;
+  for (TcpConnection* c : all) c->Close(TransportEnd::kLocal);
+}
+
+void TcpServer::ReportClientError(const Outcome& o, const std::string& address, int port) {
+  if (exiting()) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Call(env.Global(), callbacks_.client_error.Value(),
+       {Napi::String::New(env, o.code), Napi::String::New(env, o.reason), Napi::String::New(env, address),
+        Napi::Number::New(env, port)});
 }
 
 void TcpServer::Forget(TcpConnection* conn) {
@@ -178,10 +225,10 @@ bool TcpServer::CanCallJs() {
   napi_env env = Env();
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  napi_value owner = nullptr;
   napi_value fn = nullptr;
-  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(owner_), &owner) == napi_ok && owner != nullptr &&
-            napi_get_named_property(env, owner, "_onclose", &fn) == napi_ok;
+  napi_value name = nullptr;
+  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(callbacks_.close), &fn) == napi_ok &&
+            fn != nullptr && napi_get_named_property(env, fn, "name", &name) == napi_ok;
   napi_close_handle_scope(env, scope);
   return ok;
 }
@@ -209,32 +256,27 @@ bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_
 }
 
 void TcpServer::MaybeDone() {
-  if (listener_open_ || !connections_.empty()) return;
-  if (exiting()) {
-    if (cleanup_ != nullptr) {
-      napi_remove_async_cleanup_hook(cleanup_);
-      cleanup_ = nullptr;
-    }
-    return;
-  }
+  if (state_ != State::kDraining || listener_ != nullptr || !connections_.empty()) return;
+  state_ = State::kIdle;
   if (cleanup_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_);
     cleanup_ = nullptr;
-    Napi::HandleScope scope(Env());
-    Napi::Object owner = owner_.Value();
-    Unref();
-    owner_.Unref();
-    Call(owner, owner.Get("_onclose"), {});
   }
+  if (exiting()) return;  // the references go with the environment
+  Napi::HandleScope scope(Env());
+  Napi::Function close = callbacks_.close.Value();
+  RefCallbacks(false);
+  Unref();
+  Call(Env().Global(), close, {});
 }
 
 void TcpServer::OnCleanup(napi_async_cleanup_hook_handle, void* arg) {
   // The environment (process or worker) is going away: close everything, call no JS.
   auto* self = static_cast<TcpServer*>(arg);
   self->exiting_ = true;
+  if (self->state_ == State::kListening) self->state_ = State::kDraining;
   self->CloseListener();
-  std::list<TcpConnection*> all = self->connections_;
-  for (TcpConnection* c : all) c->Close();
+  self->CloseAll();
   self->MaybeDone();
 }
 

@@ -25,6 +25,19 @@ struct ServerLimits {
   size_t high_water_mark = 64 * 1024;   // queued ciphertext bytes before write() says "wait for drain"
 };
 
+// The JS functions native calls, given once at construction (as udx-native does), so that a missing or
+// renamed one fails there and then, not silently at the first connection.
+struct ServerCallbacks {
+  Napi::FunctionReference connection;    // (handle, remoteAddress, remotePort, localAddress, localPort) -> receiver
+  Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
+  Napi::FunctionReference close;         // (): stopped listening and every connection is gone
+  // Per connection, with the receiver returned by `connection` as `this`:
+  Napi::FunctionReference read;    // (plaintext) -> false to pause reading
+  Napi::FunctionReference end;     // (): close_notify received
+  Napi::FunctionReference drain;   // (): queued ciphertext fell below the high-water mark
+  Napi::FunctionReference closed;  // (outcome): the socket is closed
+};
+
 struct ServerCounters {
   double accepted = 0, handshakes = 0, resumed = 0, handshake_failures = 0, handshake_timeouts = 0,
          rejected_max_connections = 0, rejected_max_pending = 0;
@@ -34,7 +47,7 @@ struct ServerCounters {
 class TcpServer : public Napi::ObjectWrap<TcpServer> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit TcpServer(const Napi::CallbackInfo& info);  // (context, limits, owner)
+  explicit TcpServer(const Napi::CallbackInfo& info);  // (context, limits, callbacks)
   ~TcpServer() override;
 
   // Used by TcpConnection.
@@ -64,12 +77,17 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   }
   ServerCounters& counters() { return counters_; }
   const ServerLimits& limits() const { return limits_; }
+  const ServerCallbacks& callbacks() const { return callbacks_; }
   const std::shared_ptr<ContextCore>& context() const { return context_; }
-  Napi::Object owner() { return owner_.Value(); }
   uv_buf_t read_buffer() { return uv_buf_init(read_buf_.get(), kReadBufferSize); }
+  // A handshake failed or timed out (the client_error callback; no JS while exiting).
+  void ReportClientError(const Outcome& outcome, const std::string& address, int port);
   void Forget(TcpConnection* conn);  // a connection finished closing
 
  private:
+  // kIdle ──listen()──► kListening ──close()──► kDraining ──(listener closed, no connections)──► kIdle
+  enum class State : uint8_t { kIdle, kListening, kDraining };
+  struct Listener;  // one per listen(): libuv may still hold a closed one while the next is opened
   static constexpr unsigned kReadBufferSize = 64 * 1024;
   static void OnConnection(uv_stream_t* listener, int status);
   static void OnCleanup(napi_async_cleanup_hook_handle handle, void* arg);
@@ -79,18 +97,19 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value CloseConnections(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   void CloseListener();
+  void CloseAll();
+  void RefCallbacks(bool strong);
   bool CanCallJs();
   void MaybeDone();
 
   uv_loop_t* loop_ = nullptr;
-  uv_tcp_t listener_;
-  bool listener_open_ = false;
-  bool unref_after_close_ = false;  // a failed listen holds the object until libuv lets go
+  State state_ = State::kIdle;
+  Listener* listener_ = nullptr;  // while accepting
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
   ServerCounters counters_;
-  Napi::ObjectReference owner_;
+  ServerCallbacks callbacks_;
   std::list<TcpConnection*> connections_;
   std::unique_ptr<char[]> read_buf_;  // one per server: every read is consumed before the next
   napi_async_cleanup_hook_handle cleanup_ = nullptr;

@@ -1,4 +1,4 @@
-// Connection: the JS handle of one Engine, driven from JavaScript by the Duplex transport (wrap()).
+// EngineWrap: the JS handle of one Engine, driven from JavaScript by the Duplex transport (wrap()).
 // Each call does all the work one input allows and returns every output at once: one crossing.
 #pragma once
 
@@ -12,11 +12,13 @@ namespace osc {
 
 // { id, reused, protocol, cipher, alpn, servername, peerCertificate, verifyError } for JS.
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info);
+// [ending, clean, code | undefined, reason | undefined] for JS (lib/binding.ts NativeOutcome).
+Napi::Array OutcomeToJs(Napi::Env env, const Outcome& outcome);
 
-class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit ConnectionWrap(const Napi::CallbackInfo& info);
+  explicit EngineWrap(const Napi::CallbackInfo& info);  // (context, policy)
 
  private:
   Napi::Value Feed(const Napi::CallbackInfo& info);

@@ -1,0 +1,130 @@
+#include "engine_binding.h"
+
+#include <openssl/x509.h>
+
+#include "binding_util.h"
+#include "context_binding.h"
+
+namespace osc {
+
+Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", CopyBuffer(env, info.id));
+  o.Set("reused", Napi::Boolean::New(env, info.reused));
+  o.Set("protocol", Napi::String::New(env, info.protocol));
+  o.Set("cipher", Napi::String::New(env, info.cipher));
+  o.Set("alpn", info.alpn.empty() ? env.Null() : Napi::String::New(env, info.alpn));
+  o.Set("servername", info.servername.empty() ? env.Null() : Napi::String::New(env, info.servername));
+  o.Set("peerCertificate", info.peer_certificate.empty() ? env.Null() : CopyBuffer(env, info.peer_certificate));
+  o.Set("verifyError", info.verify_result == X509_V_OK
+                           ? env.Null()
+                           : Napi::String::New(env, X509_verify_cert_error_string(info.verify_result)));
+  return o;
+}
+
+Napi::Array OutcomeToJs(Napi::Env env, const Outcome& o) {
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(0u, Napi::Number::New(env, static_cast<int>(o.ending)));
+  out.Set(1u, Napi::Boolean::New(env, o.clean));
+  if (!o.code.empty()) {
+    out.Set(2u, Napi::String::New(env, o.code));
+    out.Set(3u, Napi::String::New(env, o.reason));
+  }
+  return out;
+}
+
+Napi::Function EngineWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Engine",
+                     {
+                         InstanceMethod<&EngineWrap::Feed>("feed"),
+                         InstanceMethod<&EngineWrap::Write>("write"),
+                         InstanceMethod<&EngineWrap::Shutdown>("shutdown"),
+                         InstanceMethod<&EngineWrap::SetShutdown>("setShutdown"),
+                         InstanceMethod<&EngineWrap::GetShutdown>("getShutdown"),
+                         InstanceMethod<&EngineWrap::Finish>("finish"),
+                         InstanceMethod<&EngineWrap::Info>("info"),
+                     });
+}
+
+// new Engine(context, policy)
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+  std::shared_ptr<ContextCore> core = SecureContextWrap::CoreOf(info[0]);
+  uint32_t code = info[1].ToNumber().Uint32Value();
+  if (code > static_cast<uint32_t>(UncleanPolicy::kDrop)) throw Napi::RangeError::New(info.Env(), "bad policy");
+  auto policy = static_cast<UncleanPolicy>(code);
+  try {
+    engine_ = std::make_unique<Engine>(std::move(core), policy);
+  } catch (const TlsError& e) {
+    throw ToJsError(info.Env(), e);
+  }
+}
+
+Napi::Value EngineWrap::Result(Napi::Env env, unsigned events) {
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(0u, Napi::Number::New(env, events));
+  Bytes& wire = engine_->ciphertext();
+  if (!wire.empty()) {
+    out.Set(1u, Napi::Buffer<char>::Copy(env, wire.data(), wire.size()));
+    wire.Reset();
+  }
+  Bytes& plain = engine_->plaintext();
+  if (!plain.empty()) {
+    out.Set(2u, Napi::Buffer<char>::Copy(env, plain.data(), plain.size()));
+    plain.Reset();
+  }
+  if (events & kFatal) out.Set(3u, Napi::String::New(env, engine_->error()));
+  return out;
+}
+
+Napi::Value EngineWrap::Feed(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "feed expects a Buffer");
+  auto buf = info[0].As<Napi::Buffer<char>>();
+  engine_->Receive(buf.Data(), buf.Length());
+  return Result(info.Env(), engine_->Advance());
+}
+
+// write(buffers[]): encrypts a batch; ciphertext comes back in one buffer.
+Napi::Value EngineWrap::Write(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "write expects an array of Buffers");
+  Napi::Array list = info[0].As<Napi::Array>();
+  unsigned events = 0;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsBuffer()) throw Napi::TypeError::New(info.Env(), "write expects an array of Buffers");
+    auto buf = v.As<Napi::Buffer<char>>();
+    if (!engine_->Write(buf.Data(), buf.Length())) {
+      events |= kFatal;
+      break;
+    }
+  }
+  if (engine_->PendingCiphertext() > 0) events |= kCiphertext;
+  return Result(info.Env(), events);
+}
+
+Napi::Value EngineWrap::Shutdown(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), engine_->Shutdown());
+}
+
+Napi::Value EngineWrap::SetShutdown(const Napi::CallbackInfo& info) {
+  engine_->SetShutdownFlags(static_cast<int>(info[0].ToNumber().Int32Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::GetShutdown(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->shutdown_flags());
+}
+
+// finish(how, sysCode?) -> outcome: the transport ended (TransportEnd), or asks for the verdict.
+Napi::Value EngineWrap::Finish(const Napi::CallbackInfo& info) {
+  uint32_t how = info[0].ToNumber().Uint32Value();
+  if (how > static_cast<uint32_t>(TransportEnd::kLocal)) throw Napi::RangeError::New(info.Env(), "bad ending");
+  std::string code = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  const Outcome& o = engine_->Finish(static_cast<TransportEnd>(how), code.empty() ? nullptr : code.c_str());
+  return OutcomeToJs(info.Env(), o);
+}
+
+Napi::Value EngineWrap::Info(const Napi::CallbackInfo& info) {
+  return SessionInfoToJs(info.Env(), engine_->session());
+}
+
+}  // namespace osc
