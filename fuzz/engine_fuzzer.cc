@@ -8,7 +8,7 @@
 //                            bits 2-3 versions: 0/3 TLS 1.2-1.3, 1 TLS 1.2 only, 2 TLS 1.3 only
 //                            bit 4 tickets on, bit 5 ALPN (h2, http/1.1), bit 6 unclean policy "drop",
 //                            bit 7 echo the plaintext back (as an echo server would)
-//   byte 1  run              bits 0-1 the Ending of the final Finish(): eof, reset, error, local
+//   byte 1  run              bits 0-1 how the transport ended, for the final Finish(): eof, reset, timeout, local
 //                            bit 2 live client: an in-process OpenSSL client does the handshake first
 //                            bit 3 (live) resume: a first full connection, then resume its session
 //                            bit 4 (live) the client presents its certificate
@@ -28,7 +28,7 @@
 //
 // The harness emulates the transports (lib/wrap.ts, native/tcp_connection.cc): ciphertext is taken
 // after each call, plaintext is consumed (or echoed), close_notify is answered with Shutdown(), and a
-// fatal error ends the connection with Finish(Ending::kError). It uses only the engine's public surface
+// fatal error ends the connection with Finish(TransportEnd::kError). It uses only the engine's public surface
 // (Receive, Advance, Write, Shutdown, Finish, ciphertext(), plaintext()) and ContextCore's setters.
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -51,7 +51,7 @@
 namespace {
 
 using osc::ContextCore;
-using osc::Ending;
+using osc::TransportEnd;
 using osc::Engine;
 using osc::UncleanPolicy;
 
@@ -259,7 +259,12 @@ class Connection {
     Handle(engine_.Shutdown());
   }
 
-  void Finish(Ending how) { engine_.Finish(how); }
+  // Two bits of input say how the transport ended: FIN, a reset, a handshake timeout, a local close.
+  void Finish(unsigned bits) {
+    static const TransportEnd kEnds[] = {TransportEnd::kEof, TransportEnd::kError, TransportEnd::kTimeout,
+                                         TransportEnd::kLocal};
+    engine_.Finish(kEnds[bits & 3], (bits & 3) == 1 ? "ECONNRESET" : nullptr);
+  }
 
   // Moves bytes between the client and the engine until neither has anything more to say.
   void Pump() {
@@ -303,7 +308,7 @@ class Connection {
     }
     if ((events & osc::kPeerClosed) && !(events & osc::kFatal)) engine_.Shutdown();
     bool sent = TakeCiphertext();
-    if (events & osc::kFatal) engine_.Finish(Ending::kError);
+    if (events & osc::kFatal) engine_.Finish(TransportEnd::kError);
     return sent;
   }
 
@@ -374,7 +379,7 @@ void RunFrames(Connection& conn, Client* client, Reader& in) {
         }
         break;
       case 6:
-        conn.Finish(static_cast<Ending>(len > 0 ? data[0] & 3 : 0));
+        conn.Finish(len > 0 ? data[0] & 3u : 0u);
         break;
       default:
         if (client == nullptr) {
@@ -410,7 +415,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   choice.events = run & 0x20;
   const UncleanPolicy policy = (server & 0x40) ? UncleanPolicy::kDrop : UncleanPolicy::kKeep;
   const bool echo = server & 0x80;
-  const auto ending = static_cast<Ending>(run & 3);
+  const unsigned ending = run & 3u;
   const bool live = run & 0x04, resume = run & 0x08, client_cert = run & 0x10;
   const bool client_alpn = run & 0x40, sni = run & 0x80;
   std::shared_ptr<ContextCore>& context = Context(choice);
@@ -430,7 +435,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         conn.Pump();
         SSL_shutdown(first.ssl.get());
         conn.Pump();
-        conn.Finish(Ending::kEof);
+        conn.Finish(0);
         session.reset(SSL_get1_session(first.ssl.get()));
         TRACE(" first connection: %s, client got a session: %s\n", SSL_get_version(first.ssl.get()),
               session ? "yes" : "no");

@@ -171,12 +171,14 @@ Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
 void TcpServer::CloseListener() {
   if (listener_ == nullptr) return;
   Listener* l = std::exchange(listener_, nullptr);
+  closing_listeners_++;
   uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) {
     auto* l = static_cast<Listener*>(h->data);
     TcpServer* self = l->server;
     delete l;
-    self->Guard([&] { self->MaybeDone(); });
+    self->closing_listeners_--;
     self->Unref();
+    self->Guard([&] { self->MaybeDone(); });
   });
 }
 
@@ -256,7 +258,8 @@ bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_
 }
 
 void TcpServer::MaybeDone() {
-  if (state_ != State::kDraining || listener_ != nullptr || !connections_.empty()) return;
+  // Done once libuv let go of every handle that reaches this object: the environment may free it next.
+  if (state_ != State::kDraining || listener_ != nullptr || closing_listeners_ > 0 || !connections_.empty()) return;
   state_ = State::kIdle;
   if (cleanup_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_);

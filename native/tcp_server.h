@@ -105,6 +105,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   uv_loop_t* loop_ = nullptr;
   State state_ = State::kIdle;
   Listener* listener_ = nullptr;  // while accepting
+  int closing_listeners_ = 0;     // closed, until libuv's close callback
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
