@@ -101,7 +101,11 @@ class DuplexTransport implements Transport {
 
   private onData(chunk: unknown): void {
     // Never throw out of the socket's 'data' handler: a bad chunk fails this connection only.
-    if (!Buffer.isBuffer(chunk)) return this.ended(TransportEnd.Error, 'ERR_INVALID_ARG_TYPE', notBytes(chunk));
+    if (!Buffer.isBuffer(chunk)) {
+      const outcome = this.engine.finish(TransportEnd.Error, 'ERR_INVALID_ARG_TYPE');
+      this.socket.destroy();
+      return this.conn._onClose(outcome, notBytes(chunk));
+    }
     this.apply(this.engine.feed(chunk));
   }
 
@@ -127,7 +131,6 @@ class DuplexTransport implements Transport {
 
   private ended(how: number, code?: string, error?: Error): void {
     const outcome = this.engine.finish(how, code);
-    if (error) this.socket.destroy();
     // The socket's own error object says more than its code, when the engine made that code the verdict.
     this.conn._onClose(outcome, error && outcome[2] === code ? error : undefined);
   }

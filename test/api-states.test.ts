@@ -1,0 +1,170 @@
+// Every public method in every state: before listen, resolving, listening, closing, closed; connections
+// before and after `secure`, after `end`, after `destroy`. None may abort, segfault or hang. (Issue:
+// server.close() twice while listening aborted in uv_close.)
+import { Duplex } from 'node:stream';
+
+import binding from '../lib/binding';
+import { SecureContext, ShutdownFlags, TLSConnection, createServer, wrap } from '../lib';
+import { CERT, HOST, connectTls, echo, until, useServerFixture, within } from './server-helpers';
+
+const fx = useServerFixture();
+
+type Err = (Error & { code?: string }) | undefined;
+
+function closeResult(server: ReturnType<typeof createServer>): Promise<Err> {
+  return within(new Promise<Err>((resolve) => server.close((err) => resolve(err as Err))), 10000, 'close callback');
+}
+
+describe('Server in every state', () => {
+  test('before listen: address null, stats zero, close calls back with ERR_SERVER_NOT_RUNNING and emits close', async () => {
+    const server = createServer(CERT);
+    expect(server.address()).toBeNull();
+    expect(server.listening).toBe(false);
+    expect(server.stats()).toMatchObject({ accepted: 0, connections: 0, pendingHandshakes: 0 });
+    server.closeAllConnections();
+    const closes: number[] = [];
+    server.on('close', () => closes.push(1));
+    expect((await closeResult(server))?.code).toBe('ERR_SERVER_NOT_RUNNING');
+    expect(closes.length).toBe(1);
+  });
+
+  test('close() twice while listening: the first closes, the second gets ERR_SERVER_NOT_RUNNING; one close event', async () => {
+    const s = await fx.start({}, echo);
+    const closes: number[] = [];
+    s.server.on('close', () => closes.push(1));
+    const first = closeResult(s.server);
+    const second = closeResult(s.server);
+    expect(s.server.listening).toBe(false);
+    expect(await first).toBeUndefined();
+    expect((await second)?.code).toBe('ERR_SERVER_NOT_RUNNING');
+    expect(closes.length).toBe(1);
+    // Closed: once more, and a listen() again serves.
+    expect((await closeResult(s.server))?.code).toBe('ERR_SERVER_NOT_RUNNING');
+    await within(new Promise<void>((r) => s.server.listen(0, HOST, r)), 5000, 'listening again');
+    const c = await connectTls({ port: s.server.address()!.port });
+    c.destroy();
+    expect(await closeResult(s.server)).toBeUndefined();
+  });
+
+  test('closing with an open connection: listen() throws ERR_SERVER_ALREADY_LISTEN, close() waits with an error, address null', async () => {
+    const s = await fx.start({}, echo);
+    const c = await connectTls({ port: s.port });
+    await until(() => s.connections.length === 1, 5000, 'the connection');
+    const first = closeResult(s.server);
+    const second = closeResult(s.server);
+    expect(s.server.address()).toBeNull();
+    expect(() => s.server.listen(0, HOST)).toThrow(expect.objectContaining({ code: 'ERR_SERVER_ALREADY_LISTEN' }));
+    let done = false;
+    void first.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(done).toBe(false); // the open connection holds the close
+    c.end();
+    expect(await first).toBeUndefined();
+    expect((await second)?.code).toBe('ERR_SERVER_NOT_RUNNING');
+  });
+
+  test('listen() while listening throws ERR_SERVER_ALREADY_LISTEN and keeps serving', async () => {
+    const s = await fx.start({}, echo);
+    expect(() => s.server.listen(0, HOST)).toThrow(expect.objectContaining({ code: 'ERR_SERVER_ALREADY_LISTEN' }));
+    const c = await connectTls({ port: s.port });
+    c.destroy();
+  });
+
+  test('close() while the host name is still being looked up: no listening, close fires', async () => {
+    const server = createServer(CERT);
+    const events: string[] = [];
+    server.on('listening', () => events.push('listening'));
+    server.listen(0, 'localhost');
+    expect((await closeResult(server))?.code).toBe('ERR_SERVER_NOT_RUNNING');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(events).toEqual([]);
+    expect(server.address()).toBeNull();
+  });
+
+  test('a failed listen (EADDRINUSE) leaves the server idle: it can listen elsewhere', async () => {
+    const s = await fx.start({}, echo);
+    const other = createServer(CERT);
+    const err = await within(
+      new Promise<Err>((resolve) => {
+        other.once('error', (e) => resolve(e as Err));
+        other.listen(s.port, HOST);
+      }),
+      5000,
+      'EADDRINUSE',
+    );
+    expect(err?.code).toBe('EADDRINUSE');
+    await within(new Promise<void>((r) => other.listen(0, HOST, r)), 5000, 'listening elsewhere');
+    expect(await closeResult(other)).toBeUndefined();
+  });
+});
+
+describe('TLSConnection in every state', () => {
+  function exercise(conn: TLSConnection): void {
+    conn.setShutdown(ShutdownFlags.SENT | ShutdownFlags.RECEIVED);
+    expect(typeof conn.getShutdown()).toBe('number');
+    conn.setNoDelay(true);
+    conn.setKeepAlive(true, 1000);
+    conn.setTimeout(0);
+    conn.pause();
+    conn.resume();
+    void conn.session;
+    void conn.remoteAddress;
+  }
+
+  test('native server: methods after end(), after destroy(), after close; destroy and end twice', async () => {
+    const seen: TLSConnection[] = [];
+    const s = await fx.start({}, (conn) => seen.push(conn));
+    const c = await connectTls({ port: s.port });
+    c.on('error', () => undefined);
+    await until(() => seen.length === 1, 5000, 'the connection');
+    const conn = seen[0];
+    exercise(conn);
+    conn.end('bye');
+    exercise(conn);
+    conn.end();
+    conn.destroy();
+    exercise(conn);
+    conn.destroy();
+    const info = await within(new Promise((r) => conn.once('close', r)), 5000, 'close');
+    expect(info).toMatchObject({ ending: 'local' });
+    exercise(conn);
+    expect(conn.getShutdown()).toBe(0);
+    const errors: Error[] = [];
+    conn.on('error', (e) => errors.push(e));
+    conn.write('late', () => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(errors.length).toBeLessThanOrEqual(1); // the stream's own ERR_STREAM_DESTROYED, if any
+    c.destroy();
+    await until(() => s.server.stats().connections === 0, 5000, 'connections to close');
+  });
+
+  test('wrap(): methods before the handshake, writes queued until secure, destroy before secure', async () => {
+    const context = new SecureContext(CERT);
+    const duplex = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+    const conn = wrap(duplex, { context });
+    exercise(conn);
+    expect(conn.secure).toBe(false);
+    conn.write('queued');
+    conn.destroy();
+    const info = await within(new Promise((r) => conn.once('close', r)), 5000, 'close');
+    expect(info).toEqual({ clean: false, ending: 'local' });
+    exercise(conn);
+  });
+});
+
+describe('the native classes refuse bad arguments with a JS error, never an abort', () => {
+  test('TcpServer without callbacks, Engine without a context, SecureContext without options', () => {
+    const ctx = new SecureContext(CERT);
+    expect(() => new binding.TcpServer(ctx.native, {}, {})).toThrow(/callback 'connection' is not a function/);
+    // Errors of the addon come from the main realm, not jest's: matched by message.
+    expect(() => new binding.TcpServer({}, {}, {})).toThrow(/expected a native SecureContext/);
+    expect(() => new binding.Engine({} as never, 0)).toThrow(/expected a native SecureContext/);
+    expect(() => new binding.Engine(ctx.native, 7)).toThrow(/bad policy/);
+    const engine = new binding.Engine(ctx.native, 0);
+    expect(() => engine.feed('text' as never)).toThrow(/feed expects a Buffer/);
+    expect(() => engine.write(['text'] as never)).toThrow(/write expects an array of Buffers/);
+    expect(() => engine.finish(9)).toThrow(/bad ending/);
+    expect(engine.finish(3)).toEqual([4, false, 'ERR_OSC_HANDSHAKE', 'connection closed by the server during the handshake']);
+    expect(engine.finish(0)).toEqual(engine.finish(3)); // the first verdict stands
+  });
+});
