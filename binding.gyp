@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/context.cc",
+        "native/context_registry.cc",
         "native/context_binding.cc",
         "native/engine.cc",
         "native/engine_binding.cc",

@@ -147,6 +147,14 @@ struct ContextChoice {
   int Index() const { return (((verify * 3 + versions) * 2 + tickets) * 2 + alpn) * 2 + events; }
 };
 
+constexpr int kContexts = 3 * 3 * 2 * 2 * 2;
+
+// The event sink of each context that has one.
+ContextCore::SinkId* EventSinks() {
+  static ContextCore::SinkId sinks[kContexts];
+  return sinks;
+}
+
 std::shared_ptr<ContextCore> BuildContext(const ContextChoice& c) {
   auto core = std::make_shared<ContextCore>();
   core->UseCertificateChain(std::string(kServerPem) + kCaPem);
@@ -161,12 +169,12 @@ std::shared_ptr<ContextCore> BuildContext(const ContextChoice& c) {
   // Small, so that the cache stays bounded over millions of runs and eviction gets exercised too.
   core->SetSessionCacheSize(64);
   core->SetSessionIdContext(core->DeriveSessionIdContext("engine_fuzzer"));
-  if (c.events) core->SetEventSink([] {});
+  if (c.events) EventSinks()[c.Index()] = core->AddEventSink([] {});
   return core;
 }
 
 std::shared_ptr<ContextCore>& Context(const ContextChoice& c) {
-  static std::shared_ptr<ContextCore> contexts[3 * 3 * 2 * 2 * 2];
+  static std::shared_ptr<ContextCore> contexts[kContexts];
   std::shared_ptr<ContextCore>& slot = contexts[c.Index()];
   if (!slot) {
     try {
@@ -452,7 +460,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const osc::TlsError& e) {
     Die(e.what());  // the engine's constructor failed: not expected from any input
   }
-  if (choice.events) context->TakeEvents();
+  if (choice.events) context->TakeEvents(EventSinks()[choice.Index()]);
   ERR_clear_error();
   return 0;
 }

@@ -31,6 +31,8 @@ export interface NativeSecureContext {
   remove(id: Buffer): boolean;
   stats(): Record<string, number>;
   setEventHandler(fn: ((batch: Array<[number, Buffer]>) => void) | null): void;
+  /** Registers the context for other threads; returns its id. */
+  share(): string;
 }
 
 /** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */
@@ -46,7 +48,11 @@ export interface NativeEngine {
 }
 
 export interface Binding {
-  SecureContext: new (options: object) => NativeSecureContext;
+  SecureContext: {
+    new (options: object): NativeSecureContext;
+    /** The context shared under `id`, or null once every holder released it. */
+    fromShared(id: string): NativeSecureContext | null;
+  };
   Engine: new (context: NativeSecureContext, policy: number) => NativeEngine;
   generateCertificate(options: object): { cert: string; key: string };
   opensslVersion: string;

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 
 import binding, { NativeSecureContext } from './binding';
-import { rethrowNative } from './errors';
+import { TLSError, rethrowNative } from './errors';
 import { booleanOption, checkKnownKeys, integerOption, stringOption, withoutKeys } from './options';
 
 /** Protocol versions accepted by `minVersion` / `maxVersion`. */
@@ -98,6 +98,21 @@ export interface CacheStats {
   /** The configured lifetime in seconds. */
   timeout: number;
 }
+
+/**
+ * A SecureContext as another thread of this process can open it ({@link SecureContext.fromShared}):
+ * plain data, so it goes through `workerData` and `postMessage`.
+ */
+export interface SharedContextHandle {
+  readonly type: 'openssl-session-cache/shared-context';
+  /** The process the context lives in. */
+  readonly pid: number;
+  readonly id: string;
+}
+
+const SHARED_TYPE = 'openssl-session-cache/shared-context';
+// Constructor option (a symbol, so no user option can collide) that wraps an existing native context.
+const NATIVE = Symbol('native');
 
 /** Events of {@link SecureContext}. */
 export interface SecureContextEvents {
@@ -223,6 +238,48 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('SecureContext options must be an object with at least cert and key');
     }
+    const shared = (options as { [NATIVE]?: NativeSecureContext })[NATIVE];
+    this.native = shared ?? SecureContext.build(options);
+    // Session events cost a crossing per batch; switch them on only while someone listens.
+    const self = this as EventEmitter;
+    self.on('newListener', (name: string) => {
+      if ((name === 'sessionAdded' || name === 'sessionRemoved') && !this.listening()) this.startEvents();
+    });
+    self.on('removeListener', () => {
+      if (!this.listening()) this.native.setEventHandler(null);
+    });
+  }
+
+  /**
+   * A handle another thread of this process opens with {@link SecureContext.fromShared}: the same
+   * `SSL_CTX`, so one session cache, the same `stats()`, `flush()` and `remove()`, and session events
+   * in every thread that listens. The context lives while any thread holds it.
+   */
+  share(): SharedContextHandle {
+    return { type: SHARED_TYPE, pid: process.pid, id: this.native.share() };
+  }
+
+  /**
+   * Opens a context that another thread shared with {@link SecureContext.share}. Throws `TypeError` for
+   * anything but such a handle, and a {@link TLSError} `ERR_OSC_SHARED_FOREIGN` for a handle of another
+   * process or `ERR_OSC_SHARED_RELEASED` once every thread that held the context let it go.
+   */
+  static fromShared(handle: SharedContextHandle): SecureContext {
+    const h = handle as Partial<SharedContextHandle> | null;
+    if (typeof h !== 'object' || h === null || h.type !== SHARED_TYPE || typeof h.id !== 'string' || typeof h.pid !== 'number') {
+      throw new TypeError('SecureContext.fromShared() takes the handle returned by share()');
+    }
+    if (h.pid !== process.pid) {
+      throw new TLSError('ERR_OSC_SHARED_FOREIGN', `the context was shared by process ${h.pid}, not this one (${process.pid})`);
+    }
+    const native = binding.SecureContext.fromShared(h.id);
+    if (native === null) {
+      throw new TLSError('ERR_OSC_SHARED_RELEASED', 'the shared context was released: no thread holds it any more');
+    }
+    return new SecureContext({ [NATIVE]: native } as SecureContextOptions);
+  }
+
+  private static build(options: SecureContextOptions): NativeSecureContext {
     checkKnownKeys(options, CONTEXT_OPTIONS, 'SecureContext');
     const o = options as Record<keyof SecureContextOptions, unknown>;
     const normalized = {
@@ -251,18 +308,10 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
       throw new TypeError('SecureContext needs a certificate and its key: give cert and key (or certFile and keyFile)');
     }
     try {
-      this.native = new binding.SecureContext(normalized);
+      return new binding.SecureContext(normalized);
     } catch (err) {
       rethrowNative(err, 'SecureContext');
     }
-    // Session events cost a crossing per batch; switch them on only while someone listens.
-    const self = this as EventEmitter;
-    self.on('newListener', (name: string) => {
-      if ((name === 'sessionAdded' || name === 'sessionRemoved') && !this.listening()) this.startEvents();
-    });
-    self.on('removeListener', () => {
-      if (!this.listening()) this.native.setEventHandler(null);
-    });
   }
 
   /** Cache counters, straight from OpenSSL. */

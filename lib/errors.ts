@@ -12,7 +12,9 @@ export type TLSErrorCode =
   | 'ERR_OSC_HANDSHAKE'
   | 'ERR_OSC_HANDSHAKE_TIMEOUT'
   | 'ERR_OSC_TLS'
-  | 'ERR_OSC_CLOSED';
+  | 'ERR_OSC_CLOSED'
+  | 'ERR_OSC_SHARED_RELEASED'
+  | 'ERR_OSC_SHARED_FOREIGN';
 
 /** A failure reported by OpenSSL (or by the TLS layer around it). `reason` is OpenSSL's own text. */
 export class TLSError extends Error {

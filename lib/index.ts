@@ -5,12 +5,15 @@
 import binding from './binding';
 
 export { SecureContext } from './context';
-export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEvents } from './context';
+export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEvents, SharedContextHandle } from './context';
 export { TLSConnection, ShutdownFlags } from './connection';
 export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
 export { wrap } from './wrap';
-export { Server, createServer } from './server';
+export { Server } from './server';
 export type { ServerOptions, ListenOptions, ServerStats, AddressInfo, ClientInfo, ServerEvents } from './server';
+export { createServer } from './create-server';
+export { ThreadedServer } from './threads';
+export type { ThreadedServerOptions, ThreadedServerEvents } from './threads';
 export type { WrapOptions } from './wrap';
 export { generateCertificate } from './certificate';
 export type { CertificateOptions, GeneratedCertificate } from './certificate';

@@ -1,7 +1,8 @@
 // createServer: the native TCP transport under a node:net / node:tls style Server.
+import cluster from 'node:cluster';
 import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 
 import binding, { NativeOutcome, NativeSessionInfo } from './binding';
 import { TLSConnection, Transport, UncleanClosePolicy, outcomeError, policyCode } from './connection';
@@ -96,11 +97,37 @@ interface NativeTcpConnection {
 
 interface NativeServer {
   listen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort: boolean): void;
+  /** Serving without a listener of its own: only adopted sockets. */
+  serve(): void;
+  /** Serves an accepted socket by a duplicate of its descriptor. */
+  adopt(fd: number): void;
   address(): AddressInfo | null;
   /** False when not listening. */
   close(): boolean;
   closeConnections(): void;
-  stats(): ServerStats;
+}
+
+/** The slots of the counters' Float64Array (native/tcp_server.h ServerCounters), in order. */
+export const COUNTER_NAMES = [
+  'accepted',
+  'handshakes',
+  'resumed',
+  'handshakeFailures',
+  'handshakeTimeouts',
+  'rejectedMaxConnections',
+  'rejectedMaxPendingHandshakes',
+  'connections',
+  'pendingHandshakes',
+] as const;
+
+/** @internal ServerOptions key (a symbol: no user option collides) for counters in shared memory. */
+export const COUNTERS = Symbol('counters');
+
+/** @internal The counters of one server as ServerStats. */
+export function statsOf(counters: Float64Array): ServerStats {
+  const out = {} as ServerStats;
+  COUNTER_NAMES.forEach((name, i) => (out[name] = counters[i]));
+  return out;
 }
 
 /** The native server's calls into JS, registered once (native/tcp_server.h ServerCallbacks). */
@@ -200,7 +227,8 @@ class TcpTransport implements Transport {
   }
 }
 
-const SERVER_ONLY_OPTIONS = [
+/** @internal */
+export const SERVER_ONLY_OPTIONS = [
   'context',
   'uncleanClose',
   'handshakeTimeout',
@@ -223,7 +251,10 @@ export class Server extends EventEmitter<ServerEvents> {
   private readonly native: NativeServer;
   // Native holds these weakly except while listening; the facade keeps them alive.
   private readonly callbacks: NativeServerCallbacks;
+  private readonly counters: Float64Array;
   private state: ServerState = 'idle';
+  // Under cluster: the net.Server that takes connections from the cluster and hands them over.
+  private front: net.Server | null = null;
 
   constructor(options: ServerOptions = {}, listener?: (connection: TLSConnection) => void) {
     super();
@@ -249,10 +280,12 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       close: () => {
         this.state = 'idle';
-        this.emit('close');
+        this.front = null;
+        process.nextTick(() => this.emit('close'));
       },
     };
-    this.native = new binding.TcpServer(this.context.native, limits, this.callbacks);
+    this.counters = (options as { [COUNTERS]?: Float64Array })[COUNTERS] ?? new Float64Array(COUNTER_NAMES.length);
+    this.native = new binding.TcpServer(this.context.native, limits, this.callbacks, this.counters);
     if (listener) this.on('secureConnection', listener);
   }
 
@@ -278,6 +311,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const port = opts.port ?? 0;
     if (cb) this.once('listening', cb);
+    if (cluster.isWorker) return this.listenInCluster(opts);
     const start = (address: string): void => {
       if (this.state !== 'resolving') return; // closed while the host name was being looked up
       try {
@@ -307,7 +341,65 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** The bound address, or null when not listening. */
   address(): AddressInfo | null {
+    if (this.front) return (this.front.address() as AddressInfo | null) ?? null;
     return this.native.address();
+  }
+
+  /**
+   * Serves a TCP socket that was accepted elsewhere — by a `net.Server` of yours created with
+   * `pauseOnConnect: true`, say — on the native transport: the TLS handshake starts here, and
+   * `secureConnection` follows as for any other client. The socket must not have been read from; it is
+   * destroyed (the native side keeps a duplicate of its descriptor). An idle server starts serving
+   * (without a port of its own) until `close()`. Not on Windows yet.
+   */
+  adopt(socket: net.Socket): this {
+    const fd = (socket as unknown as { _handle?: { fd?: unknown } } | null)?._handle?.fd;
+    if (!(socket instanceof net.Socket) || typeof fd !== 'number' || fd < 0 || socket.destroyed) {
+      throw new TypeError('adopt() takes a connected TCP net.Socket');
+    }
+    if (socket.bytesRead > 0 || socket.readableLength > 0) {
+      throw new TypeError('adopt(): the socket was already read from (use pauseOnConnect: true)');
+    }
+    if (this.state === 'idle') {
+      this.native.serve();
+      this.state = 'listening';
+    } else if (this.state !== 'listening') {
+      throw Object.assign(new Error('adopt(): the server is closing.'), { code: 'ERR_SERVER_NOT_RUNNING' });
+    }
+    try {
+      this.native.adopt(fd);
+    } finally {
+      socket.destroy();
+    }
+    return this;
+  }
+
+  // In a cluster worker: the cluster hands connections (or the listening handle) to a net.Server; its
+  // sockets, paused before any read, are adopted by the native transport.
+  private listenInCluster(opts: ListenOptions): this {
+    const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+      try {
+        this.adopt(socket);
+      } catch (err) {
+        socket.destroy();
+        this.emit('error', err as Error);
+      }
+    });
+    this.front = front;
+    this.state = 'resolving';
+    front.once('error', (err) => {
+      if (this.front !== front) return;
+      this.front = null;
+      this.state = 'idle';
+      this.emit('error', err);
+    });
+    front.listen({ port: opts.port ?? 0, host: opts.host, backlog: opts.backlog, ipv6Only: opts.ipv6Only }, () => {
+      if (this.front !== front || this.state !== 'resolving') return;
+      this.native.serve();
+      this.state = 'listening';
+      this.emit('listening');
+    });
+    return this;
   }
 
   /**
@@ -317,11 +409,14 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   close(cb?: (err?: Error) => void): this {
     if (cb !== undefined && typeof cb !== 'function') throw new TypeError('the close callback must be a function');
-    if (this.state === 'listening' && this.native.close()) {
+    if (this.front && this.state !== 'closing') this.front.close();
+    if (this.state === 'listening') {
       this.state = 'closing';
       if (cb) this.once('close', cb);
+      this.native.close();
       return this;
     }
+    if (this.front && this.state === 'resolving') this.front = null;
     if (cb) {
       const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
       this.once('close', () => cb(err));
@@ -339,7 +434,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** Server counters: accepted, handshakes, resumed, failures, limits hit, open connections. */
   stats(): ServerStats {
-    return this.native.stats();
+    return statsOf(this.counters);
   }
 
   private onConnection(h: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport {
@@ -352,7 +447,8 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-function listenOptions(a: unknown, b: unknown): ListenOptions {
+/** @internal listen()'s arguments, checked. */
+export function listenOptions(a: unknown, b: unknown): ListenOptions {
   if (typeof a === 'object' && a !== null) {
     for (const key of Object.keys(a)) {
       if (key === 'path') throw new TypeError('listen({ path }) is not supported: this server listens on TCP only');
@@ -377,15 +473,4 @@ function checkPort(port: unknown): void {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`);
   }
-}
-
-/**
- * Creates a native TLS server (see {@link Server}).
- *
- * @example
- * const server = createServer({ certFile: 'cert.pem', keyFile: 'key.pem' }, (conn) => conn.pipe(conn));
- * server.listen(4433, () => console.log('listening', server.address()));
- */
-export function createServer(options?: ServerOptions, listener?: (connection: TLSConnection) => void): Server {
-  return new Server(options, listener);
 }

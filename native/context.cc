@@ -75,7 +75,7 @@ ContextCore::~ContextCore() {
   // SSL_CTX_free flushes the cache through the remove callback; nobody is listening any more.
   {
     std::lock_guard<std::mutex> lock(events_mutex_);
-    notify_ = nullptr;
+    sinks_.clear();
   }
   SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
   SSL_CTX_set_app_data(ctx_.get(), nullptr);
@@ -258,19 +258,35 @@ CacheStats ContextCore::Stats() const {
                     SSL_CTX_sess_cache_full(c), SSL_CTX_sess_cb_hits(c)};
 }
 
-void ContextCore::SetEventSink(std::function<void()> notify) {
+ContextCore::SinkId ContextCore::AddEventSink(std::function<void()> notify) {
   std::lock_guard<std::mutex> lock(events_mutex_);
-  notify_ = std::move(notify);
-  if (!notify_) events_.clear();
+  SinkId id = next_sink_++;
+  sinks_.push_back({id, std::move(notify), {}});
+  sink_count_.store(sinks_.size());
   // The remove callback only serves these events. Left unset otherwise, because its mere presence
   // makes OpenSSL cache TLS 1.3 sessions sent as stateless tickets, which never resume from the cache.
-  SSL_CTX_sess_set_remove_cb(ctx_.get(), notify_ ? OnRemoveSession : nullptr);
+  SSL_CTX_sess_set_remove_cb(ctx_.get(), OnRemoveSession);
+  return id;
 }
 
-std::vector<SessionEvent> ContextCore::TakeEvents() {
+void ContextCore::RemoveEventSink(SinkId id) {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  for (auto it = sinks_.begin(); it != sinks_.end(); ++it) {
+    if (it->id == id) {
+      sinks_.erase(it);
+      break;
+    }
+  }
+  sink_count_.store(sinks_.size());
+  if (sinks_.empty()) SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
+}
+
+std::vector<SessionEvent> ContextCore::TakeEvents(SinkId id) {
   std::lock_guard<std::mutex> lock(events_mutex_);
   std::vector<SessionEvent> out;
-  out.swap(events_);
+  for (Sink& sink : sinks_) {
+    if (sink.id == id) out.swap(sink.events);
+  }
   return out;
 }
 
@@ -288,6 +304,7 @@ void ContextCore::OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess) {
 }
 
 void ContextCore::Queue(SessionEventType type, SSL_SESSION* sess) {
+  if (sink_count_.load(std::memory_order_relaxed) == 0) return;  // the common case: nobody listens
   unsigned int len = 0;
   const unsigned char* id = SSL_SESSION_get_id(sess, &len);
   QueueId(type, std::string(reinterpret_cast<const char*>(id), len));
@@ -295,10 +312,11 @@ void ContextCore::Queue(SessionEventType type, SSL_SESSION* sess) {
 
 void ContextCore::QueueId(SessionEventType type, std::string id) {
   std::lock_guard<std::mutex> lock(events_mutex_);
-  if (!notify_) return;
-  bool was_empty = events_.empty();
-  events_.push_back({type, std::move(id)});
-  if (was_empty) notify_();
+  for (Sink& sink : sinks_) {
+    bool was_empty = sink.events.empty();
+    sink.events.push_back({type, id});
+    if (was_empty) sink.notify();
+  }
 }
 
 }  // namespace osc

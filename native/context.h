@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -83,10 +84,13 @@ class ContextCore {
   long CacheSize() const { return SSL_CTX_sess_get_cache_size(ctx_.get()); }
   long Timeout() const { return SSL_CTX_get_timeout(ctx_.get()); }
 
-  // Session events, queued from whatever thread runs the handshake; `notify` runs when the queue goes
-  // from empty to non-empty, so a burst costs one wake-up.
-  void SetEventSink(std::function<void()> notify);
-  std::vector<SessionEvent> TakeEvents();
+  // Session events go to every sink (one per thread that listens: a context can be shared by several),
+  // each with its own queue, filled from whatever thread runs the handshake. `notify` runs when that
+  // queue goes from empty to non-empty, so a burst costs one wake-up.
+  using SinkId = uint64_t;
+  SinkId AddEventSink(std::function<void()> notify);
+  void RemoveEventSink(SinkId id);
+  std::vector<SessionEvent> TakeEvents(SinkId id);
 
   static ContextCore* From(SSL_CTX* ctx);
 
@@ -100,9 +104,15 @@ class ContextCore {
 
   SslCtxPtr ctx_;
   std::string alpn_;
+  struct Sink {
+    SinkId id;
+    std::function<void()> notify;
+    std::vector<SessionEvent> events;
+  };
   std::mutex events_mutex_;
-  std::function<void()> notify_;
-  std::vector<SessionEvent> events_;
+  std::vector<Sink> sinks_;
+  std::atomic<size_t> sink_count_{0};
+  SinkId next_sink_ = 1;
   std::string sid_ctx_;
 };
 

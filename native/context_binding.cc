@@ -2,6 +2,7 @@
 
 #include "addon_data.h"
 #include "binding_util.h"
+#include "context_registry.h"
 
 namespace osc {
 
@@ -17,6 +18,8 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
           InstanceMethod<&SecureContextWrap::Remove>("remove"),
           InstanceMethod<&SecureContextWrap::Stats>("stats"),
           InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
+          InstanceMethod<&SecureContextWrap::Share>("share"),
+          StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
       });
   DataOf(env).secure_context = Napi::Persistent(fn);
   return fn;
@@ -30,8 +33,14 @@ std::shared_ptr<ContextCore> SecureContextWrap::CoreOf(const Napi::Value& value)
   return Unwrap(value.As<Napi::Object>())->core_;
 }
 
+// new SecureContext(options), or (from fromShared) new SecureContext(External<shared_ptr<ContextCore>>)
 SecureContextWrap::SecureContextWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
   Napi::Env env = info.Env();
+  if (info[0].IsExternal()) {
+    core_ = *info[0].As<Napi::External<std::shared_ptr<ContextCore>>>().Data();
+    return;
+  }
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext: options must be an object");
   try {
     core_ = std::make_shared<ContextCore>();
     Configure(env, info[0].As<Napi::Object>());
@@ -98,6 +107,26 @@ Napi::Value SecureContextWrap::Remove(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core_->RemoveSession(BytesOf(info[0])));
 }
 
+// share() -> id: another thread of this process finds the same context with fromShared(id).
+Napi::Value SecureContextWrap::Share(const Napi::CallbackInfo& info) {
+  try {
+    return Napi::String::New(info.Env(), ShareContext(core_));
+  } catch (const TlsError& e) {
+    throw ToJsError(info.Env(), e);
+  }
+}
+
+// fromShared(id) -> a SecureContext over the same ContextCore, or null once it was released.
+Napi::Value SecureContextWrap::FromShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "fromShared: expected an id string");
+  std::shared_ptr<ContextCore> core = FindSharedContext(info[0].As<Napi::String>().Utf8Value());
+  if (!core) return env.Null();
+  // The External lives only during the constructor call, which copies the shared_ptr.
+  Napi::External<std::shared_ptr<ContextCore>> ext = Napi::External<std::shared_ptr<ContextCore>>::New(env, &core);
+  return DataOf(env).secure_context.New({ext});
+}
+
 Napi::Value SecureContextWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CacheStats s = core_->Stats();
@@ -131,12 +160,14 @@ Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
   events_finalized_ = finalized;
   std::weak_ptr<ContextCore> weak = core_;
   Napi::ThreadSafeFunction tsfn = events_;
-  core_->SetEventSink([tsfn, weak, finalized]() mutable {
+  // The sink's id is known only once added; the wake-up reads it through this cell.
+  auto sink = std::make_shared<std::atomic<ContextCore::SinkId>>(0);
+  sink_ = core_->AddEventSink([tsfn, weak, finalized, sink]() mutable {
     if (finalized->load()) return;
-    tsfn.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
+    tsfn.NonBlockingCall([weak, sink](Napi::Env env, Napi::Function fn) {
       std::shared_ptr<ContextCore> core = weak.lock();
       if (!core || fn.IsEmpty()) return;
-      std::vector<SessionEvent> events = core->TakeEvents();
+      std::vector<SessionEvent> events = core->TakeEvents(sink->load());
       if (events.empty()) return;
       // No JS frame above this call: a listener's exception becomes an uncaught exception, as any
       // event listener's would, instead of a C++ exception that terminates the process.
@@ -154,12 +185,13 @@ Napi::Value SecureContextWrap::SetEventHandler(const Napi::CallbackInfo& info) {
       }
     });
   });
+  sink->store(sink_);
   return env.Undefined();
 }
 
 void SecureContextWrap::StopEvents() {
   if (!events_finalized_) return;
-  core_->SetEventSink(nullptr);
+  core_->RemoveEventSink(sink_);
   if (!events_finalized_->load()) events_.Release();
   events_finalized_.reset();
 }

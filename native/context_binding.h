@@ -27,11 +27,14 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value SetEventHandler(const Napi::CallbackInfo& info);
+  Napi::Value Share(const Napi::CallbackInfo& info);
+  static Napi::Value FromShared(const Napi::CallbackInfo& info);
   void StopEvents();
 
   std::shared_ptr<ContextCore> core_;
   Napi::ThreadSafeFunction events_;  // bound while JS listens for session events
   std::shared_ptr<std::atomic<bool>> events_finalized_;  // set while bound; true once Node finalized it
+  ContextCore::SinkId sink_ = 0;
 };
 
 }  // namespace osc

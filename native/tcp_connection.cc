@@ -1,5 +1,9 @@
 #include "tcp_connection.h"
 
+#ifndef _WIN32
+#include <unistd.h>
+#endif
+
 #include "addon_data.h"
 #include "engine_binding.h"
 #include "sockaddr.h"
@@ -61,14 +65,33 @@ void TcpConnection::Enter(State next) {
   if (next == State::kClosing && prev != State::kAccepting) c.open--;
 }
 
-void TcpConnection::Start(uv_stream_t* listener) {
-  uv_loop_t* loop = listener->loop;
+void TcpConnection::InitHandles(uv_loop_t* loop) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   open_handles_ = 2;
+}
+
+void TcpConnection::Start(uv_stream_t* listener) {
+  InitHandles(listener->loop);
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) return Close(TransportEnd::kLocal);
+  Admit();
+}
+
+void TcpConnection::Adopt(uv_loop_t* loop, int fd) {
+  InitHandles(loop);
+  if (uv_tcp_open(&tcp_, static_cast<uv_os_sock_t>(fd)) != 0) {
+#ifndef _WIN32
+    ::close(fd);
+#endif
+    return Close(TransportEnd::kLocal);
+  }
+  Admit();
+}
+
+// Counts the accepted socket, applies the limits, and starts the handshake.
+void TcpConnection::Admit() {
   ServerCounters& c = server_->counters();
   const ServerLimits& l = server_->limits();
   c.accepted++;

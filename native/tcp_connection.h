@@ -35,6 +35,8 @@ class TcpConnection {
   explicit TcpConnection(TcpServer* server);
   // Accepts from the listener and starts the handshake, or turns the connection away.
   void Start(uv_stream_t* listener);
+  // The same for a socket accepted elsewhere; the connection owns `fd` from here on.
+  void Adopt(uv_loop_t* loop, int fd);
   // Tears the connection down now (idempotent): the engine decides the outcome from `how`, and JS
   // hears it once libuv has closed the socket.
   void Close(TransportEnd how, const char* sys_code = nullptr);
@@ -61,6 +63,8 @@ class TcpConnection {
   static void OnClosed(uv_handle_t* h);
 
   void Enter(State next);
+  void InitHandles(uv_loop_t* loop);
+  void Admit();
   bool Handshaking() const { return state_ == State::kHandshaking; }
   bool Gone() const { return state_ == State::kClosing; }
   void Handle(unsigned events);

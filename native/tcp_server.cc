@@ -1,6 +1,7 @@
 #include "tcp_server.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <utility>
@@ -22,7 +23,8 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::Address>("address"),
                          InstanceMethod<&TcpServer::Close>("close"),
                          InstanceMethod<&TcpServer::CloseConnections>("closeConnections"),
-                         InstanceMethod<&TcpServer::Stats>("stats"),
+                         InstanceMethod<&TcpServer::Serve>("serve"),
+                         InstanceMethod<&TcpServer::Adopt>("adopt"),
                      });
 }
 
@@ -52,7 +54,7 @@ Napi::FunctionReference Callback(const Napi::Object& o, const char* name) {
 }  // namespace
 
 // new TcpServer(context, { policy, handshakeTimeout, maxConnections, maxPendingHandshakes, highWaterMark },
-//               { connection, clientError, close, read, end, drain, closed })
+//               { connection, clientError, close, read, end, drain, closed }, Float64Array(9) counters)
 TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_buf_(new char[kReadBufferSize]) {
   Napi::Env env = info.Env();
   context_ = SecureContextWrap::CoreOf(info[0]);
@@ -74,6 +76,13 @@ TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_bu
   callbacks_.end = Callback(cb, "end");
   callbacks_.drain = Callback(cb, "drain");
   callbacks_.closed = Callback(cb, "closed");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::TypedArray>().ElementLength() != 9) {
+    throw Napi::TypeError::New(env, "TcpServer: counters must be a Float64Array of 9");
+  }
+  Napi::Float64Array counters = info[3].As<Napi::Float64Array>();
+  counters_ = reinterpret_cast<ServerCounters*>(counters.Data());
+  counters_ref_ = Napi::Persistent(counters);
   if (napi_get_uv_event_loop(env, &loop_) != napi_ok) throw Napi::Error::New(env, "no event loop");
 }
 
@@ -130,12 +139,49 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), backlog, OnConnection)) != 0) {
     throw fail(r, "listen");
   }
+  StartServing(env);
+  return env.Undefined();
+}
+
+void TcpServer::StartServing(Napi::Env env) {
   // Serving: hold this object and the callbacks until closed; clean up if the env goes away first.
   state_ = State::kListening;
   Ref();
   RefCallbacks(true);
   if (cleanup_ == nullptr) napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_);
+}
+
+// serve(): serving without a listener of its own, for sockets handed over with adopt().
+Napi::Value TcpServer::Serve(const Napi::CallbackInfo& info) {
+  if (state_ != State::kIdle) throw UvError(info.Env(), UV_EALREADY, "serve");
+  StartServing(info.Env());
+  return info.Env().Undefined();
+}
+
+// adopt(fd): serves a TCP socket accepted elsewhere (a cluster worker's net.Server, the caller's own). The
+// descriptor is duplicated: the caller closes its own, and must not have read from it.
+Napi::Value TcpServer::Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kListening) throw UvError(env, UV_EINVAL, "adopt");
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "adopt: expected a file descriptor");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+#ifdef _WIN32
+  (void)fd;
+  throw UvError(env, UV_ENOTSUP, "adopt");
+#else
+  int own = fd >= 0 ? dup(fd) : -1;
+  if (own < 0) throw UvError(env, uv_translate_sys_error(errno), "dup");
+  TcpConnection* conn = nullptr;
+  try {
+    conn = new TcpConnection(this);
+  } catch (const std::exception&) {
+    ::close(own);
+    throw UvError(env, UV_ENOMEM, "adopt");
+  }
+  connections_.push_back(conn);
+  conn->Adopt(loop_, own);
   return env.Undefined();
+#endif
 }
 
 void TcpServer::OnConnection(uv_stream_t* stream, int status) {
@@ -188,6 +234,7 @@ Napi::Value TcpServer::Close(const Napi::CallbackInfo& info) {
   if (state_ != State::kListening) return Napi::Boolean::New(info.Env(), false);
   state_ = State::kDraining;
   CloseListener();
+  MaybeDone();  // serving adopted sockets only, none open: done now (the facade emits 'close' a tick later)
   return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -281,21 +328,6 @@ void TcpServer::OnCleanup(napi_async_cleanup_hook_handle, void* arg) {
   self->CloseListener();
   self->CloseAll();
   self->MaybeDone();
-}
-
-Napi::Value TcpServer::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("accepted", counters_.accepted);
-  o.Set("handshakes", counters_.handshakes);
-  o.Set("resumed", counters_.resumed);
-  o.Set("handshakeFailures", counters_.handshake_failures);
-  o.Set("handshakeTimeouts", counters_.handshake_timeouts);
-  o.Set("rejectedMaxConnections", counters_.rejected_max_connections);
-  o.Set("rejectedMaxPendingHandshakes", counters_.rejected_max_pending);
-  o.Set("connections", counters_.open);
-  o.Set("pendingHandshakes", counters_.pending);
-  return o;
 }
 
 }  // namespace osc

@@ -38,16 +38,19 @@ struct ServerCallbacks {
   Napi::FunctionReference closed;  // (outcome): the socket is closed
 };
 
+// The server's counters, laid out as the Float64Array that JS reads them from without a call
+// (lib/server.ts COUNTER_NAMES): in a SharedArrayBuffer for a threaded server, so that the main thread
+// sums every thread's figures.
 struct ServerCounters {
-  double accepted = 0, handshakes = 0, resumed = 0, handshake_failures = 0, handshake_timeouts = 0,
-         rejected_max_connections = 0, rejected_max_pending = 0;
-  uint32_t open = 0, pending = 0;
+  double accepted, handshakes, resumed, handshake_failures, handshake_timeouts, rejected_max_connections,
+      rejected_max_pending, open, pending;
 };
+static_assert(sizeof(ServerCounters) == 9 * sizeof(double), "one Float64Array slot per counter");
 
 class TcpServer : public Napi::ObjectWrap<TcpServer> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit TcpServer(const Napi::CallbackInfo& info);  // (context, limits, callbacks)
+  explicit TcpServer(const Napi::CallbackInfo& info);  // (context, limits, callbacks, counters)
   ~TcpServer() override;
 
   // Used by TcpConnection.
@@ -75,7 +78,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
       }
     }
   }
-  ServerCounters& counters() { return counters_; }
+  ServerCounters& counters() { return *counters_; }
   const ServerLimits& limits() const { return limits_; }
   const ServerCallbacks& callbacks() const { return callbacks_; }
   const std::shared_ptr<ContextCore>& context() const { return context_; }
@@ -85,7 +88,8 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   void Forget(TcpConnection* conn);  // a connection finished closing
 
  private:
-  // kIdle ──listen()──► kListening ──close()──► kDraining ──(listener closed, no connections)──► kIdle
+  // kIdle ──listen()/serve()──► kListening ──close()──► kDraining ──(listener closed, no connections)──► kIdle
+  // (serve(): accepting only what adopt() hands over, without a listener of its own)
   enum class State : uint8_t { kIdle, kListening, kDraining };
   struct Listener;  // one per listen(): libuv may still hold a closed one while the next is opened
   static constexpr unsigned kReadBufferSize = 64 * 1024;
@@ -95,7 +99,9 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value CloseConnections(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Serve(const Napi::CallbackInfo& info);
+  Napi::Value Adopt(const Napi::CallbackInfo& info);
+  void StartServing(Napi::Env env);
   void CloseListener();
   void CloseAll();
   void RefCallbacks(bool strong);
@@ -109,7 +115,8 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
-  ServerCounters counters_;
+  ServerCounters* counters_ = nullptr;          // in counters_ref_'s memory
+  Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
   std::list<TcpConnection*> connections_;
   std::unique_ptr<char[]> read_buf_;  // one per server: every read is consumed before the next

@@ -1,7 +1,9 @@
 // Exercises every native object (contexts, both transports, handshake failures, session events,
-// cache removal) and tears everything down, for scripts/valgrind-check.sh.
+// cache removal, contexts shared across worker threads: the creator exits first, then every holder)
+// and tears everything down, for scripts/valgrind-check.sh.
 'use strict';
 const net = require('node:net');
+const { Worker } = require('node:worker_threads');
 const tls = require('node:tls');
 const osc = require('..');
 
@@ -47,11 +49,52 @@ async function main() {
       await garbage(p);
     }
   }
+  await sharedAcrossThreads();
   context.flush();
   await new Promise((r) => server.close(r));
   await new Promise((r) => wrapped.close(r));
   context.removeAllListeners();
   if (global.gc) global.gc();
+}
+
+// A worker creates a context and shares it; a second worker opens it and serves; the creator exits
+// first, the second serves on (resuming a session made before), then exits: the context is freed with
+// the last holder, and the handle then finds nothing.
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const osc = require(${JSON.stringify(require.resolve('..'))});
+const context = workerData.handle ? osc.SecureContext.fromShared(workerData.handle) : new osc.SecureContext(workerData.pem);
+context.on('sessionAdded', () => {});
+const server = osc.createServer({ context }, (c) => c.pipe(c));
+server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port, handle: context.share() }));
+parentPort.on('message', () => server.close(() => process.exit(0)));
+`;
+
+function startWorker(workerData) {
+  const w = new Worker(WORKER, { eval: true, workerData });
+  return new Promise((r) => w.once('message', (m) => r({ w, ...m })));
+}
+
+function stopWorker(w) {
+  return new Promise((r) => {
+    w.once('exit', r);
+    w.postMessage('close');
+  });
+}
+
+async function sharedAcrossThreads() {
+  const creator = await startWorker({ pem: { cert, key } });
+  const holder = await startWorker({ handle: creator.handle });
+  const sess = await client(creator.port, undefined, { maxVersion: 'TLSv1.3' });
+  await stopWorker(creator.w);
+  await client(holder.port, sess, { maxVersion: 'TLSv1.3' });
+  await stopWorker(holder.w);
+  try {
+    osc.SecureContext.fromShared(holder.handle);
+    throw new Error('a released context was found');
+  } catch (err) {
+    if (err.code !== 'ERR_OSC_SHARED_RELEASED') throw err;
+  }
 }
 
 main().then(() => setTimeout(() => process.exit(0), 50));

@@ -27,7 +27,7 @@ export async function startServer(
 ): Promise<Started> {
   const { cert, key } = CERT;
   const connections: TLSConnection[] = [];
-  const server = createServer({ cert, key, ...options }, (conn) => {
+  const server = createServer(options.context ? options : { cert, key, ...options }, (conn) => {
     connections.push(conn);
     // Tests that care listen themselves; never let an error event crash the run.
     conn.on('error', () => undefined);
