@@ -263,13 +263,7 @@ export class Server extends EventEmitter<ServerEvents> {
       throw new TypeError('the connection listener must be a function');
     }
     this.context = contextFrom(options, SERVER_ONLY_OPTIONS, 'createServer');
-    const limits = {
-      policy: policyCode(options.uncleanClose),
-      handshakeTimeout: integerOption(options.handshakeTimeout, 10000, 'handshakeTimeout', 2 ** 31 - 1),
-      maxConnections: integerOption(options.maxConnections, 0, 'maxConnections', 2 ** 32 - 1),
-      maxPendingHandshakes: integerOption(options.maxPendingHandshakes, 0, 'maxPendingHandshakes', 2 ** 32 - 1),
-      highWaterMark: integerOption(options.highWaterMark, 64 * 1024, 'highWaterMark', 2 ** 31 - 1),
-    };
+    const limits = serverLimits(options);
     this.callbacks = {
       ...CONNECTION_CALLBACKS,
       connection: (h, ra, rp, la, lp) => this.onConnection(h, ra, rp, la, lp),
@@ -445,6 +439,17 @@ export class Server extends EventEmitter<ServerEvents> {
     this.emit('secureConnection', conn);
     return transport;
   }
+}
+
+/** @internal The server-only options, checked, as native/tcp_server.h ServerLimits takes them. */
+export function serverLimits(options: ServerOptions) {
+  return {
+    policy: policyCode(options.uncleanClose),
+    handshakeTimeout: integerOption(options.handshakeTimeout, 10000, 'handshakeTimeout', 2 ** 31 - 1),
+    maxConnections: integerOption(options.maxConnections, 0, 'maxConnections', 2 ** 32 - 1),
+    maxPendingHandshakes: integerOption(options.maxPendingHandshakes, 0, 'maxPendingHandshakes', 2 ** 32 - 1),
+    highWaterMark: integerOption(options.highWaterMark, 64 * 1024, 'highWaterMark', 2 ** 31 - 1),
+  };
 }
 
 /** @internal listen()'s arguments, checked. */

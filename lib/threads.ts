@@ -19,6 +19,7 @@ import {
   ServerOptions,
   ServerStats,
   listenOptions,
+  serverLimits,
   statsOf,
 } from './server';
 
@@ -104,7 +105,7 @@ export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
     if (n < 1) throw new RangeError('threads must be an integer from 1 to 256, got 0');
     this.handler = handlerUrl(handler);
     this.context = contextFrom(rest, SERVER_ONLY_OPTIONS, 'createServer');
-    // Checked here by building a throw-away option set: every thread takes the same.
+    serverLimits(rest); // checked here, so that a bad option throws now rather than in every thread
     this.serverOptions = Object.fromEntries(
       SERVER_ONLY_OPTIONS.filter((k) => k !== 'context' && rest[k] !== undefined).map((k) => [k, rest[k]]),
     );

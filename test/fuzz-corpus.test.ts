@@ -41,21 +41,9 @@ function decode(name: string, bytes: Buffer): Recording {
   return { name, server: bytes[0], run: bytes[1], chunks };
 }
 
-/** The SecureContext the harness builds for byte 0 (fuzz/record.js recorded against the same). */
-function contextOptions(server: number): SecureContextOptions {
-  const verify = server & 3;
-  const versions = (server >> 2) & 3;
-  return {
-    cert: pem('server.pem') + CA,
-    key: pem('server.key'),
-    ...(verify === 1 || verify === 2 ? { ca: CA, requestCert: true, rejectUnauthorized: verify === 1 } : {}),
-    ...(versions === 1 ? { minVersion: 'TLSv1.2' as const, maxVersion: 'TLSv1.2' as const } : {}),
-    ...(versions === 2 ? { minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const } : {}),
-    tickets: (server & 0x10) !== 0,
-    ...(server & 0x20 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}),
-    sessionCacheSize: 64,
-  };
-}
+// The SecureContext the harness builds for byte 0: the recorder's own function, so both stay in step.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { contextOptions } = require('../fuzz/record.js') as { contextOptions(server: number): SecureContextOptions };
 
 /** A socket stand-in: the test pushes what the client sent; what the server writes is collected. */
 class CaptureDuplex extends Duplex {
