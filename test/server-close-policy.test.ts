@@ -39,7 +39,10 @@ async function connectAndEnd(port: number, version: Version, ending: Ending): Pr
   const raw = net.connect({ host: HOST, port });
   raw.on('error', () => undefined);
   await within(once(raw, 'connect'), 5000, 'tcp connect');
-  const c = tls.connect({ socket: raw, rejectUnauthorized: false, minVersion: version, maxVersion: version });
+  // host: the same as the reconnecting client's. Without it node:tls takes 'localhost', and Node 22+ binds a
+  // client session to the host it was made for (getSession() carries it): a session for 'localhost' is not
+  // offered to 127.0.0.1.
+  const c = tls.connect({ socket: raw, host: HOST, rejectUnauthorized: false, minVersion: version, maxVersion: version });
   c.on('error', () => undefined);
   const sessions: Buffer[] = [];
   c.on('session', (x: Buffer) => sessions.push(x));
