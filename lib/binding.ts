@@ -1,6 +1,8 @@
 // The one place that loads the addon (prebuilt binary if one fits, else build/Release).
 import path from 'node:path';
 
+import { assertSupportedRuntime } from './runtime';
+
 /** Raw session facts as the native layer reports them. */
 export interface NativeSessionInfo {
   id: Buffer;
@@ -60,6 +62,10 @@ export interface Binding {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [key: string]: any;
 }
+
+// On a runtime without Node's OpenSSL 3 (Electron, a Node built without OpenSSL, one older than engines.node)
+// the addon would fail to load with a missing-symbol error: say why in one sentence instead.
+assertSupportedRuntime();
 
 // OSC_ADDON_PATH points at another build of the same sources (the sanitizer build, scripts/build-asan.js).
 const binding: Binding = process.env.OSC_ADDON_PATH
