@@ -21,11 +21,15 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }
       },
       "conditions": [
         ["OS=='win'", {
-          "libraries": ["<(node_root_dir)/$(Configuration)/node.lib"]
+          "defines": ["WIN32_LEAN_AND_MEAN", "NOMINMAX"]
         }]
       ]
     }

@@ -1,8 +1,12 @@
 #include "tcp_server.h"
 
+// Sockets: POSIX headers here; on Windows uv.h (through tcp_server.h) brings Winsock.
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -126,12 +130,18 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
     return UvError(env, code, syscall);
   };
   if (reuse_port) {
+#ifdef SO_REUSEPORT  // Linux, macOS, the BSDs; not Windows
     uv_os_fd_t fd;
     int one = 1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l->tcp), &fd) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       throw fail(uv_translate_sys_error(errno), "setsockopt");
     }
+#else
+    Napi::Error err = fail(UV_ENOTSUP, "setsockopt");
+    err.Set("message", "setsockopt ENOTSUP: reusePort needs SO_REUSEPORT, which this platform does not have");
+    throw err;
+#endif
   }
   if ((r = uv_tcp_bind(&l->tcp, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0)) != 0) {
     throw fail(r, "bind");
