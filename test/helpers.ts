@@ -44,6 +44,34 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
 /** Every server and client in the tests is on loopback. */
 export const HOST = '127.0.0.1';
 
+/**
+ * A test or describe that runs only where `supported` holds; elsewhere it is skipped, and its name says
+ * on which platform and why (the release workflow runs the suite on Linux, macOS and Windows).
+ */
+export function onlyWhere<F extends typeof test | typeof describe>(fn: F, supported: boolean, why: string): F {
+  if (supported) return fn;
+  type Named = (name: string, ...rest: unknown[]) => void;
+  const tag = (name: string) => `${name} [skipped on ${process.platform}: ${why}]`;
+  const skip = fn.skip as unknown as Named;
+  const each = fn.skip.each as unknown as (...table: unknown[]) => Named;
+  const skipped: Named = (name, ...rest) => skip(tag(name), ...rest);
+  return Object.assign(skipped, { each: (...table: unknown[]): Named => (name, ...rest) => each(...table)(tag(name), ...rest) }) as unknown as F;
+}
+
+/** Platform facts the tests depend on. */
+export const PLATFORM = {
+  /** SO_REUSEPORT (several listeners on one port): Linux, macOS; not Windows. */
+  reusePort: process.platform !== 'win32',
+  /** The kernel spreads connections over SO_REUSEPORT listeners: Linux; macOS gives them all to one. */
+  reusePortBalances: process.platform === 'linux',
+  /** Handing an accepted socket to Server.adopt() (cluster): not on Windows (uv_tcp_open of a duplicate). */
+  adopt: process.platform !== 'win32',
+  /** POSIX signals: on Windows child.kill() ends the process without running its handlers. */
+  signals: process.platform !== 'win32',
+  /** The Python 3 launcher's name. */
+  python: process.platform === 'win32' ? 'python' : 'python3',
+} as const;
+
 /** Everything the server saw of one connection. */
 export interface ServerConn {
   conn: TLSConnection;
@@ -301,7 +329,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 
 /** Runs a shell command line (pipes, subshells), with `input` on stdin; rejects if not done in `ms`. */
 export function sh(command: string, ms = 20000, input?: string): Promise<RunResult> {
-  return run('/bin/sh', ['-c', command], { input, timeoutMs: ms, failOnTimeout: true });
+  // On Windows: the sh of Git for Windows, on PATH in the release workflow.
+  return run(process.platform === 'win32' ? 'sh' : '/bin/sh', ['-c', command], { input, timeoutMs: ms, failOnTimeout: true });
 }
 
 /** `openssl s_client -connect 127.0.0.1:port ...args`. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 
 import type { Server, ServerStats } from '../lib';
-import { HOST, closedBy, connectRaw, connectTls, delay, echo, echoes, run, until, useServerFixture, within } from './server-helpers';
+import { HOST, PLATFORM, closedBy, connectRaw, connectTls, delay, echo, echoes, run, until, useServerFixture, within } from './server-helpers';
 
 const fx = useServerFixture();
 
@@ -57,7 +57,7 @@ test.each(['1.3', '1.2'])(
     }, 1);
     let r;
     try {
-      r = await run('python3', [path.join(__dirname, 'fixtures', 'handshake-then-reset.py'), String(s.port), '20', version], {
+      r = await run(PLATFORM.python, [path.join(__dirname, 'fixtures', 'handshake-then-reset.py'), String(s.port), '20', version], {
         timeoutMs: 30000,
       });
     } finally {

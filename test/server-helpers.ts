@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { ClientInfo, ListenOptions, Server, ServerOptions, TLSConnection, TLSError, createServer } from '../lib';
 import { CERT, HOST, captureClientHello, until, within } from './helpers';
 
-export { CERT, HOST, captureClientHello, delay, run, sClient, sh, until, within } from './helpers';
+export { CERT, HOST, PLATFORM, captureClientHello, delay, onlyWhere, run, sClient, sh, until, within } from './helpers';
 export type { RunResult } from './helpers';
 
 export interface Started {
