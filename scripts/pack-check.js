@@ -14,6 +14,10 @@
 //     CommonJS and ES modules.
 //
 // It rebuilds build/ of this checkout: run it when no test suite is running in the same directory.
+//
+// Options: --no-prebuild checks the prebuilds/ already there instead of making one (the release workflow,
+// after collecting every platform's); --expect a,b,… requires those files under prebuilds/ in the tarball
+// (e.g. linux-x64/openssl-session-cache.musl.node); --keep keeps the temporary directory.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
@@ -24,7 +28,11 @@ const root = path.join(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const platformDir = `${process.platform}-${process.arch}`;
 const work = mkdtempSync(path.join(os.tmpdir(), 'osc-pack-'));
-const keep = process.argv.includes('--keep');
+const argv = process.argv.slice(2);
+const keep = argv.includes('--keep');
+const makePrebuild = !argv.includes('--no-prebuild');
+const expectArg = argv.indexOf('--expect');
+const expectFiles = expectArg >= 0 ? argv[expectArg + 1].split(',').map((f) => `prebuilds/${f}`) : [];
 let checks = 0;
 let step = '';
 const started = Date.now();
@@ -136,20 +144,29 @@ function nodesToTry() {
 }
 
 function main() {
-  section('npm run prebuild');
-  sh('npm', ['run', 'prebuild'], { cwd: root, stdio: 'inherit' });
-  const release = path.join(root, 'build', 'Release');
-  ok(existsSync(release) && readdirSync(release).some((f) => f.endsWith('.node')), 'build/Release has no .node after npm run prebuild');
+  if (makePrebuild) {
+    section('npm run prebuild');
+    sh('npm', ['run', 'prebuild'], { cwd: root, stdio: 'inherit' });
+    const release = path.join(root, 'build', 'Release');
+    ok(existsSync(release) && readdirSync(release).some((f) => f.endsWith('.node')), 'build/Release has no .node after npm run prebuild');
+  } else {
+    section('the prebuilds/ already there');
+  }
   const prebuildDir = path.join(root, 'prebuilds', platformDir);
   const binaries = readdirSync(prebuildDir).filter((f) => f.endsWith('.node'));
   const expected = process.platform === 'linux' ? /^openssl-session-cache\.(glibc|musl)\.node$/ : /^openssl-session-cache(\.glibc)?\.node$/;
-  ok(binaries.length === 1 && expected.test(binaries[0]), `prebuilds/${platformDir} holds ${binaries.join(', ') || 'nothing'}, not one ${expected}`);
-  const binary = `prebuilds/${platformDir}/${binaries[0]}`;
+  const libc = process.platform !== 'linux' ? '' : process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
+  const own = binaries.filter((f) => expected.test(f) && (libc === '' || f.includes(`.${libc}.`)));
+  ok(own.length === 1, `prebuilds/${platformDir} holds ${binaries.join(', ') || 'nothing'}, not one ${expected} for ${libc || process.platform}`);
+  const binary = `prebuilds/${platformDir}/${own[0]}`;
   if (process.platform === 'linux') {
     const ldd = sh('ldd', [path.join(root, binary)]).stdout;
     ok(/libc\.so/.test(ldd) && !/libssl|libcrypto/.test(ldd), `${binary} links an OpenSSL of its own:\n${ldd}`);
     const nm = sh('nm', ['--defined-only', path.join(root, binary)], { allowFail: true });
     ok(/no symbols/.test(nm.stderr), `${binary} is not stripped`);
+    const versions = sh('objdump', ['-T', path.join(root, binary)], { allowFail: true }).stdout.match(/\b(GLIBC|GLIBCXX)_[0-9.]+/g) ?? [];
+    const newest = (tag) => versions.filter((v) => v.startsWith(`${tag}_`)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+    if (libc === 'glibc') console.log(`pack-check: needs ${newest('GLIBC') ?? 'no GLIBC'} and ${newest('GLIBCXX') ?? 'no GLIBCXX'} (built on this machine's toolchain)`);
   }
   console.log(`pack-check: ${binary}`);
 
@@ -159,10 +176,11 @@ function main() {
   const tarball = path.join(work, info.filename);
   const files = info.files.map((f) => f.path);
   const sources = JSON.parse(readFileSync(path.join(root, 'binding.gyp'), 'utf8')).targets[0].sources;
-  const must = [binary, 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'CMakeLists.txt', 'esm/index.mjs',
+  const must = [binary, ...expectFiles, 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'CMakeLists.txt', 'esm/index.mjs',
     'dist/index.js', 'dist/index.d.ts', 'dist/thread-worker.js', pkg.bin['openssl-session-cache'], ...sources];
   for (const f of must) ok(files.includes(f), `the tarball lacks ${f}`);
   for (const h of readdirSync(path.join(root, 'native')).filter((f) => f.endsWith('.h'))) ok(files.includes(`native/${h}`), `the tarball lacks native/${h}`);
+  console.log(`pack-check: prebuilt binaries in the tarball: ${files.filter((f) => f.startsWith('prebuilds/')).join(', ')}`);
   const stray = files.filter((f) => !/^(dist|esm|prebuilds|native)\//.test(f) && !must.includes(f));
   ok(stray.length === 0, `the tarball holds what users do not need: ${stray.join(', ')}`);
   ok(!files.some((f) => /^(test|bench|soak|fuzz|scripts|lib|build|examples)\//.test(f) || f.endsWith('.tsbuildinfo')), 'the tarball holds tests, benchmarks or sources of dist/');

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run prebuild [-- prebuildify options]`: builds the N-API binary for this platform with prebuildify
-// (`--napi --strip --tag-libc`) into prebuilds/<platform>-<arch>/openssl-session-cache[.<libc>].node,
-// the file node-gyp-build loads when the package has no build/ (as users install it).
+// (`--napi --strip`, and `--tag-libc` on Linux) into prebuilds/<platform>-<arch>/, named
+// openssl-session-cache.glibc.node or .musl.node on Linux and openssl-session-cache.node elsewhere: the
+// file node-gyp-build loads when the package has no build/ (as users install it).
 //
 // prebuildify moves the binary it built out of build/Release, which would leave this checkout without a
 // local build (node-gyp-build prefers build/Release, and the tests check it): it is copied back.
@@ -11,7 +12,9 @@ const { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } = require('
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const args = ['--napi', '--strip', '--tag-libc', ...process.argv.slice(2)];
+// The libc tag keeps a glibc binary from being loaded on Alpine (musl) and the other way round; macOS and
+// Windows have one libc each (prebuildify would name theirs "glibc").
+const args = ['--napi', '--strip', ...(process.platform === 'linux' ? ['--tag-libc'] : []), ...process.argv.slice(2)];
 console.log(`prebuild: prebuildify ${args.join(' ')}`);
 const started = Date.now();
 const r = spawnSync(process.execPath, [require.resolve('prebuildify/bin.js'), ...args], { cwd: root, stdio: 'inherit' });
