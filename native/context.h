@@ -10,6 +10,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "ssl_ptr.h"
@@ -43,6 +44,9 @@ struct CacheStats {
 class SessionObserver {
  public:
   virtual void OnSessionCached(SSL_SESSION* sess) = 0;
+  // With a second tier on: the ClientHello offers session `id`, which the internal cache does not hold.
+  // True suspends the handshake until the owner has asked the store (SSL_CLIENT_HELLO_RETRY).
+  virtual bool OnCacheMiss(const std::string& id) = 0;
 
  protected:
   ~SessionObserver() = default;
@@ -80,6 +84,15 @@ class ContextCore {
   // The internal cache.
   void FlushSessions(bool expired_only);
   bool RemoveSession(const std::string& id);
+
+  // The second tier (a session store behind the cache, lib/store.ts). While it is on, the ids in the
+  // internal cache are indexed, and a ClientHello that offers a session the cache does not hold is
+  // suspended until the store has answered (SessionObserver::OnCacheMiss).
+  void SetStoreEnabled(bool on);
+  bool store_enabled() const { return store_enabled_.load(std::memory_order_relaxed); }
+  // Adds a session from the store to the internal cache, if it belongs here: the id that was offered,
+  // the protocol it was offered in, this context's session id context. False: rejected.
+  bool AddStoredSession(SSL_SESSION* sess, const std::string& id);
   CacheStats Stats() const;
   long CacheSize() const { return SSL_CTX_sess_get_cache_size(ctx_.get()); }
   long Timeout() const { return SSL_CTX_get_timeout(ctx_.get()); }
@@ -96,6 +109,10 @@ class ContextCore {
 
  private:
   static int OnNewSession(SSL* ssl, SSL_SESSION* sess);
+  static int OnClientHello(SSL* ssl, int* al, void* arg);
+  bool Indexed(const std::string& id);
+  void Index(SSL_SESSION* sess, bool add);
+  void UpdateRemoveCallback();  // with the events lock held
   static void OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess);
   static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                           const unsigned char* in, unsigned int inlen, void* arg);
@@ -112,6 +129,9 @@ class ContextCore {
   std::mutex events_mutex_;
   std::vector<Sink> sinks_;
   std::atomic<size_t> sink_count_{0};
+  std::atomic<bool> store_enabled_{false};
+  std::mutex index_mutex_;
+  std::unordered_set<std::string> index_;  // ids in the internal cache, while the store is on
   SinkId next_sink_ = 1;
   std::string sid_ctx_;
 };

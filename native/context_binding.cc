@@ -19,6 +19,7 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
           InstanceMethod<&SecureContextWrap::Stats>("stats"),
           InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
           InstanceMethod<&SecureContextWrap::Share>("share"),
+          InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
           StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
       });
   DataOf(env).secure_context = Napi::Persistent(fn);
@@ -105,6 +106,11 @@ Napi::Value SecureContextWrap::Flush(const Napi::CallbackInfo& info) {
 
 Napi::Value SecureContextWrap::Remove(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core_->RemoveSession(BytesOf(info[0])));
+}
+
+Napi::Value SecureContextWrap::SetStoreEnabled(const Napi::CallbackInfo& info) {
+  core_->SetStoreEnabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
 }
 
 // share() -> id: another thread of this process finds the same context with fromShared(id).
