@@ -369,7 +369,8 @@ bool ContextCore::AddStoredSession(SSL_SESSION* sess, const std::string& id) {
   int version = SSL_SESSION_get_protocol_version(sess);
   bool fits = std::string(reinterpret_cast<const char*>(sid), len) == id &&
               std::string(reinterpret_cast<const char*>(sid_ctx), ctx_len) == sid_ctx_ &&
-              (version == TLS1_2_VERSION || version == TLS1_3_VERSION) && SSL_SESSION_is_resumable(sess) == 1;
+              (version == TLS1_2_VERSION || version == TLS1_3_VERSION) && SSL_SESSION_is_resumable(sess) == 1 &&
+              SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) > static_cast<long>(time(nullptr));
   if (!fits) return false;
   if (SSL_CTX_add_session(ctx_.get(), sess) != 1) return false;
   MarkCached(sess, true);

@@ -90,8 +90,8 @@ class ContextCore {
   // suspended until the store has answered (SessionObserver::OnCacheMiss).
   void SetStoreEnabled(bool on);
   bool store_enabled() const { return store_enabled_.load(std::memory_order_relaxed); }
-  // Adds a session from the store to the internal cache, if it belongs here: the id that was offered,
-  // the protocol it was offered in, this context's session id context. False: rejected.
+  // Adds a session from the store to the internal cache, if OpenSSL would resume it here: the id that
+  // was offered, this context's session id context, TLS 1.2 or 1.3, resumable, not expired. False: rejected.
   bool AddStoredSession(SSL_SESSION* sess, const std::string& id);
   CacheStats Stats() const;
   long CacheSize() const { return SSL_CTX_sess_get_cache_size(ctx_.get()); }
