@@ -35,6 +35,10 @@ export interface NativeSecureContext {
   share(): string;
   /** Turns the second tier's lookups on (ClientHello suspended on an internal cache miss). */
   setStoreEnabled(on: boolean): void;
+  /** Every live cached session as [id, der]; null when the cache is not indexed (tickets on, no store). */
+  exportSessions(): Array<[Buffer, Buffer]> | null;
+  /** Adds a session (DER) to the cache if it fits this context: whether it did. */
+  importSession(der: Buffer): boolean;
 }
 
 /** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */

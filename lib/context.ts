@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import binding, { NativeSecureContext } from './binding';
 import { TLSError, rethrowNative } from './errors';
 import { booleanOption, checkKnownKeys, integerOption, stringOption, withoutKeys } from './options';
-import { SessionStore, SessionTier, StoreOptions, StoreStats, StoreTier } from './store';
+import { SessionSealer, SessionStore, SessionTier, StoreOptions, StoreStats, StoreTier } from './store';
 
 /** Protocol versions accepted by `minVersion` / `maxVersion`. */
 export type TLSVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -162,6 +162,14 @@ const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
   'sessionTimeout', 'tickets', 'numTickets', 'sessionIdContext', 'serviceName', 'store', 'storeKey',
   'storeTimeout', 'storeFailures', 'storeRetryAfter',
 ]);
+
+const EXPORT_MAGIC = Buffer.from('OSC\x01', 'latin1');
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
 
 function storeKeys(value: unknown): Buffer[] {
   const list = Array.isArray(value) ? value : [value];
@@ -399,6 +407,54 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
   /** Removes the sessions that have expired by now. OpenSSL also does this every 255 handshakes. */
   flushExpired(): void {
     this.native.flush(true);
+  }
+
+  /**
+   * Every live session of the cache, sealed (AES-256-GCM, bound to each id and to this context's session
+   * id context) with `key` or, by default, the first `storeKey`: for a warm restart without a store
+   * (`importSessions` in the next process). Needs tickets off (the default) or a store.
+   */
+  exportSessions(key?: Buffer): Buffer {
+    const sealer = new SessionSealer(this.sealingKeys(key, 'exportSessions'), this.native.getSessionIdContext());
+    const sessions = this.native.exportSessions();
+    if (sessions === null) throw new TypeError('exportSessions needs tickets off (the default) or a store');
+    const parts: Buffer[] = [EXPORT_MAGIC, u32(sessions.length)];
+    for (const [id, der] of sessions) {
+      const blob = sealer.seal(der, id);
+      parts.push(Buffer.from([id.length]), id, u32(blob.length), blob);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Adds the sessions of an {@link exportSessions} buffer to the cache: those sealed with one of the
+   * keys (`key`, or `storeKey`) for this session id context, still valid, and not cached already.
+   * Returns how many were added; a malformed buffer is a `TypeError`.
+   */
+  importSessions(data: Buffer, key?: Buffer | Buffer[]): number {
+    if (!Buffer.isBuffer(data) || data.length < 8 || !data.subarray(0, 4).equals(EXPORT_MAGIC)) {
+      throw new TypeError('importSessions takes a buffer made by exportSessions()');
+    }
+    const sealer = new SessionSealer(this.sealingKeys(key, 'importSessions'), this.native.getSessionIdContext());
+    let at = 8;
+    let added = 0;
+    for (let n = data.readUInt32BE(4); n > 0; n--) {
+      const idLen = data[at];
+      const id = data.subarray(at + 1, at + 1 + idLen);
+      const blobLen = data.readUInt32BE(at + 1 + idLen);
+      const blob = data.subarray(at + 5 + idLen, at + 5 + idLen + blobLen);
+      if (blob.length !== blobLen) throw new TypeError('importSessions: the buffer is truncated');
+      at += 5 + idLen + blobLen;
+      const der = sealer.open(blob, id);
+      if (der && this.native.importSession(der)) added++;
+    }
+    return added;
+  }
+
+  private sealingKeys(key: Buffer | Buffer[] | undefined, where: string): Buffer[] {
+    if (key !== undefined) return storeKeys(key);
+    if (this.storeConfig) return this.storeConfig.keys;
+    throw new TypeError(`${where} needs a 32-byte key (or a context with storeKey)`);
   }
 
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */

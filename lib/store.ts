@@ -53,6 +53,49 @@ function keyId(key: Buffer): Buffer {
   return createHash('sha256').update('openssl-session-cache/key-id').update(key).digest().subarray(0, 4);
 }
 
+/**
+ * @internal Seals session DER for storage: version, key id, nonce, AES-256-GCM ciphertext, tag; the
+ * session id and the session id context are the associated data, so a blob moved to another id or
+ * service fails to open. The first key seals; every key opens.
+ */
+export class SessionSealer {
+  private readonly keys: Array<{ id: Buffer; key: Buffer }>;
+
+  constructor(keys: Buffer[], private readonly sidContext: Buffer) {
+    this.keys = keys.map((key) => ({ id: keyId(key), key }));
+  }
+
+  seal(der: Buffer, id: Buffer): Buffer {
+    const { id: kid, key } = this.keys[0];
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(this.aad(id));
+    const body = Buffer.concat([cipher.update(der), cipher.final()]);
+    return Buffer.concat([Buffer.from([VERSION]), kid, nonce, body, cipher.getAuthTag()]);
+  }
+
+  /** The DER in a blob, or null when no key of ours sealed it for this id and context. */
+  open(blob: Buffer, id: Buffer): Buffer | null {
+    if (blob.length < 1 + 4 + 12 + 16 + 1 || blob[0] !== VERSION) return null;
+    const kid = blob.subarray(1, 5);
+    const entry = this.keys.find((k) => k.id.equals(kid));
+    if (!entry) return null;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', entry.key, blob.subarray(5, 17));
+      decipher.setAAD(this.aad(id));
+      decipher.setAuthTag(blob.subarray(blob.length - 16));
+      return Buffer.concat([decipher.update(blob.subarray(17, blob.length - 16)), decipher.final()]);
+    } catch {
+      return null;
+    }
+  }
+
+  private aad(id: Buffer): Buffer {
+    const c = this.sidContext;
+    return Buffer.concat([AAD_LABEL, Buffer.from([c.length]), c, Buffer.from([id.length]), id]);
+  }
+}
+
 /** @internal What the transports ask of the second tier (a StoreTier, or a thread's proxy to one). */
 export interface SessionTier {
   lookup(id: Buffer): Promise<Buffer | null>;
@@ -75,9 +118,8 @@ export class StoreTier implements SessionTier {
     deletes: 0,
     breaker: 'closed',
   };
-  private readonly keys: Array<{ id: Buffer; key: Buffer }>;
+  private readonly sealer: SessionSealer;
   private readonly prefix: string;
-  private readonly aadContext: Buffer;
   private failures = 0;
   private openUntil = 0;
   private lastReport = 0;
@@ -91,10 +133,9 @@ export class StoreTier implements SessionTier {
     private readonly retryAfterMs: number,
     private readonly onError: (err: Error) => void,
   ) {
-    this.keys = keys.map((key) => ({ id: keyId(key), key }));
+    this.sealer = new SessionSealer(keys, sidContext);
     // The key names the service: sessions of another session id context are never even looked at.
     this.prefix = `${createHash('sha256').update(sidContext).digest('hex').slice(0, 16)}:`;
-    this.aadContext = sidContext;
   }
 
   keyOf(id: Buffer): string {
@@ -159,35 +200,12 @@ export class StoreTier implements SessionTier {
     });
   }
 
-  /** The blob stored for a session: version, key id, nonce, AES-256-GCM ciphertext, tag. */
   seal(der: Buffer, id: Buffer): Buffer {
-    const { id: kid, key } = this.keys[0];
-    const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    cipher.setAAD(this.aad(id));
-    const body = Buffer.concat([cipher.update(der), cipher.final()]);
-    return Buffer.concat([Buffer.from([VERSION]), kid, nonce, body, cipher.getAuthTag()]);
+    return this.sealer.seal(der, id);
   }
 
-  /** The DER in a blob, or null when no key of ours made it for this id and context. */
   open(blob: Buffer, id: Buffer): Buffer | null {
-    if (blob.length < 1 + 4 + 12 + 16 + 1 || blob[0] !== VERSION) return null;
-    const kid = blob.subarray(1, 5);
-    const entry = this.keys.find((k) => k.id.equals(kid));
-    if (!entry) return null;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', entry.key, blob.subarray(5, 17));
-      decipher.setAAD(this.aad(id));
-      decipher.setAuthTag(blob.subarray(blob.length - 16));
-      return Buffer.concat([decipher.update(blob.subarray(17, blob.length - 16)), decipher.final()]);
-    } catch {
-      return null;
-    }
-  }
-
-  private aad(id: Buffer): Buffer {
-    // Bound to the session id and the session id context: a blob moved to another id or service fails.
-    return Buffer.concat([AAD_LABEL, Buffer.from([this.aadContext.length]), this.aadContext, Buffer.from([id.length]), id]);
+    return this.sealer.open(blob, id);
   }
 
   private mayAsk(): boolean {

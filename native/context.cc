@@ -68,6 +68,7 @@ ContextCore::ContextCore() {
   SSL_CTX_sess_set_cache_size(c, 20480);
   SSL_CTX_set_timeout(c, 300);
   SSL_CTX_sess_set_new_cb(c, OnNewSession);
+  SSL_CTX_sess_set_remove_cb(c, OnRemoveSession);  // the index is on (tickets are off)
   SSL_CTX_set_alpn_select_cb(c, OnAlpnSelect, this);
 }
 
@@ -180,6 +181,7 @@ void ContextCore::SetTickets(bool enabled) {
   } else {
     SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
   }
+  UpdateIndexing();
 }
 
 void ContextCore::SetNumTickets(size_t n) { SSL_CTX_set_num_tickets(ctx_.get(), n); }
@@ -242,7 +244,7 @@ bool ContextCore::RemoveSession(const std::string& id) {
                         static_cast<unsigned int>(id.size()));
     SSL_SESSION_set_protocol_version(probe.get(), version);
     if (SSL_CTX_remove_session(ctx_.get(), probe.get()) == 1) {
-      if (store_enabled()) {
+      {
         std::lock_guard<std::mutex> lock(index_mutex_);
         index_.erase(id);
       }
@@ -287,17 +289,23 @@ void ContextCore::UpdateRemoveCallback() {
   // The remove callback serves the events and the store's index. Left unset otherwise, because its mere
   // presence makes OpenSSL cache TLS 1.3 sessions sent as stateless tickets, which never resume from
   // the cache.
-  bool needed = !sinks_.empty() || store_enabled();
+  bool needed = !sinks_.empty() || indexed();
   SSL_CTX_sess_set_remove_cb(ctx_.get(), needed ? OnRemoveSession : nullptr);
 }
 
 void ContextCore::SetStoreEnabled(bool on) {
+  store_enabled_.store(on);
+  SSL_CTX_set_client_hello_cb(ctx_.get(), on ? OnClientHello : nullptr, on ? this : nullptr);
+  UpdateIndexing();
+}
+
+void ContextCore::UpdateIndexing() {
+  bool on = store_enabled() || (SSL_CTX_get_options(ctx_.get()) & SSL_OP_NO_TICKET) != 0;
   {
     std::lock_guard<std::mutex> lock(index_mutex_);
-    index_.clear();
-    store_enabled_.store(on);
+    if (on != indexed()) index_.clear();  // sessions cached meanwhile are not indexed: start afresh
+    index_enabled_.store(on);
   }
-  SSL_CTX_set_client_hello_cb(ctx_.get(), on ? OnClientHello : nullptr, on ? this : nullptr);
   std::lock_guard<std::mutex> lock(events_mutex_);
   UpdateRemoveCallback();
 }
@@ -308,16 +316,39 @@ bool ContextCore::Indexed(const std::string& id) {
 }
 
 void ContextCore::Index(SSL_SESSION* sess, bool add) {
-  if (!store_enabled()) return;
+  if (!indexed()) return;
   unsigned int len = 0;
   const unsigned char* id = SSL_SESSION_get_id(sess, &len);
   std::string key(reinterpret_cast<const char*>(id), len);
   std::lock_guard<std::mutex> lock(index_mutex_);
   if (add) {
-    index_.insert(std::move(key));
+    index_[key] = sess;
   } else {
-    index_.erase(key);
+    auto it = index_.find(key);
+    if (it != index_.end() && it->second == sess) index_.erase(it);
   }
+}
+
+std::vector<std::pair<std::string, std::string>> ContextCore::ExportSessions() {
+  ErrorQueueGuard guard;
+  std::vector<std::pair<std::string, std::string>> out;
+  long now = static_cast<long>(time(nullptr));
+  std::lock_guard<std::mutex> lock(index_mutex_);
+  for (const auto& [id, sess] : index_) {
+    if (SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) <= now) continue;
+    int len = i2d_SSL_SESSION(sess, nullptr);
+    if (len <= 0) continue;
+    std::string der(static_cast<size_t>(len), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(&der[0]);
+    if (i2d_SSL_SESSION(sess, &p) == len) out.emplace_back(id, std::move(der));
+  }
+  return out;
+}
+
+bool ContextCore::ImportSession(SSL_SESSION* sess) {
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  return AddStoredSession(sess, std::string(reinterpret_cast<const char*>(id), len));
 }
 
 namespace {

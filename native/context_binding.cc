@@ -3,6 +3,7 @@
 #include "addon_data.h"
 #include "binding_util.h"
 #include "context_registry.h"
+#include "errors.h"
 
 namespace osc {
 
@@ -20,6 +21,8 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
           InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
           InstanceMethod<&SecureContextWrap::Share>("share"),
           InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
+          InstanceMethod<&SecureContextWrap::ExportSessions>("exportSessions"),
+          InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
           StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
       });
   DataOf(env).secure_context = Napi::Persistent(fn);
@@ -111,6 +114,33 @@ Napi::Value SecureContextWrap::Remove(const Napi::CallbackInfo& info) {
 Napi::Value SecureContextWrap::SetStoreEnabled(const Napi::CallbackInfo& info) {
   core_->SetStoreEnabled(info[0].ToBoolean().Value());
   return info.Env().Undefined();
+}
+
+// exportSessions() -> [[id, der]...] of every live cached session, or null when the cache is not indexed.
+Napi::Value SecureContextWrap::ExportSessions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_->indexed()) return env.Null();
+  auto sessions = core_->ExportSessions();
+  Napi::Array out = Napi::Array::New(env, sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, CopyBuffer(env, sessions[i].first));
+    pair.Set(1u, CopyBuffer(env, sessions[i].second));
+    out.Set(static_cast<uint32_t>(i), pair);
+  }
+  return out;
+}
+
+// importSession(der) -> whether it was added (same session id context, TLS 1.2/1.3, not expired, new).
+Napi::Value SecureContextWrap::ImportSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "importSession expects a Buffer");
+  auto der = info[0].As<Napi::Buffer<unsigned char>>();
+  ErrorQueueGuard guard;
+  const unsigned char* p = der.Data();
+  SessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.Length())));
+  bool ok = sess && p == der.Data() + der.Length() && core_->ImportSession(sess.get());
+  return Napi::Boolean::New(env, ok);
 }
 
 // share() -> id: another thread of this process finds the same context with fromShared(id).

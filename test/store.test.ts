@@ -326,6 +326,90 @@ describe('expiry and removal', () => {
   });
 });
 
+describe('exportSessions() / importSessions(): a warm restart without a store', () => {
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: sessions exported from one context resume in a new one', async (version) => {
+    const key = randomBytes(32);
+    const old = createServer({ context: new SecureContext({ ...CERT, serviceName: 'warm' }) }, echo);
+    servers.push(old);
+    await new Promise<void>((r) => old.listen(0, HOST, r));
+    const { session } = await visit(old.address()!.port, version);
+    const dump = old.context.exportSessions(key);
+    expect(old.context.stats().number).toBeGreaterThan(0);
+
+    const fresh = new SecureContext({ ...CERT, serviceName: 'warm' });
+    expect(fresh.importSessions(dump, randomBytes(32))).toBe(0); // another key opens nothing
+    expect(new SecureContext({ ...CERT, serviceName: 'other' }).importSessions(dump, key)).toBe(0); // another service
+    expect(fresh.importSessions(dump, key)).toBe(old.context.stats().number);
+    const next = createServer({ context: fresh }, echo);
+    servers.push(next);
+    await new Promise<void>((r) => next.listen(0, HOST, r));
+    expect((await visit(next.address()!.port, version, session)).reused).toBe(true);
+  });
+
+  test('bad input: no key, a buffer of something else, tickets on', () => {
+    const ctx = new SecureContext({ ...CERT });
+    expect(() => ctx.exportSessions()).toThrow(/needs a 32-byte key/);
+    expect(() => ctx.importSessions(Buffer.from('nonsense'), STORE_KEY)).toThrow(/made by exportSessions/);
+    expect(() => new SecureContext({ ...CERT, tickets: true }).exportSessions(STORE_KEY)).toThrow(/tickets off/);
+    expect(ctx.importSessions(ctx.exportSessions(STORE_KEY), STORE_KEY)).toBe(0); // empty cache
+  });
+});
+
+describe('the store under the multi-core setups', () => {
+  test('a threaded server (2 threads, one context): a session made in process B resumes on any thread', async () => {
+    const threaded = createServer({
+      ...CERT,
+      serviceName: 'store-test',
+      store: new RedisStore(redis),
+      storeKey: STORE_KEY,
+      storeTimeout: 500,
+      threads: 2,
+      handler: path.join(__dirname, 'fixtures', 'echo-handler.js'),
+    });
+    await new Promise<void>((r) => threaded.listen(0, HOST, r));
+    try {
+      const b = await processB();
+      let resumed = 0;
+      for (let i = 0; i < 6; i++) {
+        const { session } = await visit(b.port, 'TLSv1.2');
+        await delay(50);
+        if ((await visit(threaded.address()!.port, 'TLSv1.2', session)).reused) resumed++;
+      }
+      expect(resumed).toBe(6);
+      expect(threaded.context.stats().store!.hits).toBe(6);
+    } finally {
+      await new Promise((r) => threaded.close(() => r(undefined)));
+    }
+  });
+
+  test('cluster, 2 workers, a context each: 30 sequential reconnects all resume, on both workers', async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'cluster-store-server.js'), JSON.stringify({ redisPort, storeKey: STORE_KEY.toString('hex'), ...CERT })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    const [line] = (await within(once(child.stdout!, 'data'), 20000, 'cluster listening')) as [Buffer];
+    const { port, pids } = JSON.parse(line.toString()) as { port: number; pids: number[] };
+    const served = new Set<string>();
+    let session: Buffer | undefined;
+    let resumed = 0;
+    for (let i = 0; i < 31; i++) {
+      const c = tls.connect({ host: HOST, port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', session });
+      await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+      if (i > 0 && c.isSessionReused()) resumed++;
+      session = c.getSession();
+      c.write('who');
+      const [pid] = (await within(once(c, 'data'), 5000, 'pid')) as [Buffer];
+      served.add(pid.toString());
+      c.destroy();
+      await delay(30); // the write-behind reaches Redis before the next reconnect
+    }
+    expect(resumed).toBe(30);
+    expect([...served].sort()).toEqual(pids.map(String).sort());
+    child.stdin!.write('stop\n');
+    await within(once(child, 'exit'), 20000, 'cluster exit');
+  });
+});
+
 describe('options', () => {
   test('a store without storeKey, a bad key, a store with tickets, storeKey alone: TypeErrors', () => {
     const store = new RedisStore(redis);
