@@ -37,11 +37,19 @@ std::shared_ptr<ContextCore> SecureContextWrap::CoreOf(const Napi::Value& value)
   return Unwrap(value.As<Napi::Object>())->core_;
 }
 
-// new SecureContext(options), or (from fromShared) new SecureContext(External<shared_ptr<ContextCore>>)
+namespace {
+
+// The context fromShared() is constructing a wrap for (this thread, during that call only). Not an
+// External: its tracking allocation lives until a GC that a terminating worker never runs.
+thread_local const std::shared_ptr<ContextCore>* t_adopting = nullptr;
+
+}  // namespace
+
+// new SecureContext(options); from fromShared(), over an existing context
 SecureContextWrap::SecureContextWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
   Napi::Env env = info.Env();
-  if (info[0].IsExternal()) {
-    core_ = *info[0].As<Napi::External<std::shared_ptr<ContextCore>>>().Data();
+  if (t_adopting != nullptr) {
+    core_ = *t_adopting;
     return;
   }
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext: options must be an object");
@@ -158,9 +166,16 @@ Napi::Value SecureContextWrap::FromShared(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "fromShared: expected an id string");
   std::shared_ptr<ContextCore> core = FindSharedContext(info[0].As<Napi::String>().Utf8Value());
   if (!core) return env.Null();
-  // The External lives only during the constructor call, which copies the shared_ptr.
-  Napi::External<std::shared_ptr<ContextCore>> ext = Napi::External<std::shared_ptr<ContextCore>>::New(env, &core);
-  return DataOf(env).secure_context.New({ext});
+  t_adopting = &core;
+  Napi::Object wrap;
+  try {
+    wrap = DataOf(env).secure_context.New({});
+  } catch (...) {
+    t_adopting = nullptr;
+    throw;
+  }
+  t_adopting = nullptr;
+  return wrap;
 }
 
 Napi::Value SecureContextWrap::Stats(const Napi::CallbackInfo& info) {
