@@ -13,7 +13,7 @@ import tls from 'node:tls';
 
 import Redis from 'ioredis';
 
-import { RedisStore, SecureContext, SessionStore, createServer } from '../lib';
+import { RedisStore, SecureContext, SessionStore, createServer, wrap } from '../lib';
 import type { Server } from '../lib';
 import { CERT, HOST, delay, echo, echoes, sh, until, within } from './server-helpers';
 
@@ -194,7 +194,42 @@ describe('a session made in process A resumes in process B through Redis', () =>
   });
 });
 
+test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: wrap() over net sockets resumes from the store too', async (version) => {
+  const context = contextA();
+  const server = net.createServer((socket) => {
+    const conn = wrap(socket, { context });
+    conn.on('error', () => undefined);
+    conn.pipe(conn);
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  try {
+    const b = await processB();
+    const { session } = await visit(b.port, version);
+    await delay(100);
+    expect((await visit((server.address() as net.AddressInfo).port, version, session)).reused).toBe(true);
+    expect(context.stats().store!.hits).toBe(1);
+    // and what wrap() makes is written behind for the others
+    const mine = await visit((server.address() as net.AddressInfo).port, version);
+    await until(() => context.stats().store!.writes > 0, 5000, 'the write-behind of wrap()');
+    await delay(50);
+    expect((await visit(b.port, version, mine.session)).reused).toBe(true);
+  } finally {
+    server.close();
+  }
+});
+
 describe('faults: the handshake goes on, counters say so, nothing crashes', () => {
+  test('storeError: reported, at most once a second, while the handshakes go on', async () => {
+    const a = await serverA({ storeTimeout: 100 });
+    const errors: Error[] = [];
+    a.context.on('storeError', (err) => errors.push(err));
+    const { session } = await processB().then(async (b) => visit(b.port, 'TLSv1.2'));
+    await stopRedis();
+    for (let i = 0; i < 4; i++) expect((await visit(a.address()!.port, 'TLSv1.2', session)).reused).toBe(false);
+    expect(errors.length).toBe(1);
+    expect(a.context.stats().store!.errors + a.context.stats().store!.timeouts).toBeGreaterThanOrEqual(1);
+  });
+
   async function sessionFromA(version: tls.SecureVersion = 'TLSv1.2'): Promise<{ a: Server; session: Buffer }> {
     const a = await serverA();
     const { session } = await visit(a.address()!.port, version);
