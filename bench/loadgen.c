@@ -3,12 +3,17 @@
  * sockets (each thread = one connection in flight), far cheaper per handshake
  * than the servers it drives. It reports its own CPU so that can be shown.
  *
- * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|bulk|idle]
+ * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|bulk|idle]
  *                [--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S]
  *   full    N handshakes, never offering a session.
  *   resume  each thread primes one session with a full handshake, then every
  *           connection offers its latest session (TLS 1.2: session ID or
  *           ticket; TLS 1.3: the newest ticket the server sent).
+ *   resume-any  one session for all threads: every connection offers the
+ *           newest session any connection got, whichever server process or
+ *           thread issued it (after C priming full handshakes). Measures how
+ *           often a returning client resumes when it may land anywhere: a
+ *           connection that does not resume brings a new newest session.
  *   bulk    each connection echoes B bytes (default 100 MiB) through the server.
  *   idle    opens N connections, prints "HOLDING n", holds them until a line
  *           on stdin or --hold seconds, then closes them.
@@ -48,7 +53,10 @@ static struct {
 
 static SSL_CTX *ctx;
 static int ex_slot; /* SSL ex_data index -> struct worker */
-static atomic_long issued, done, resumed, failed;
+static int any;     /* --mode resume-any: one shared session, below */
+static SSL_SESSION *any_sess;
+static pthread_mutex_t any_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long issued, done, resumed, failed, offered;
 static atomic_llong moved;
 static double deadline;
 static const char *proto = "", *cipher = "";
@@ -75,6 +83,13 @@ static double cpu_seconds(void) {
 static int on_new_session(SSL *ssl, SSL_SESSION *s) {
   struct worker *w = SSL_get_ex_data(ssl, ex_slot);
   if (!w) return 0;
+  if (any) {
+    pthread_mutex_lock(&any_lock);
+    if (any_sess) SSL_SESSION_free(any_sess);
+    any_sess = s;
+    pthread_mutex_unlock(&any_lock);
+    return 1;
+  }
   if (w->sess) SSL_SESSION_free(w->sess);
   w->sess = s;
   return 1; /* we keep the reference */
@@ -99,13 +114,23 @@ static SSL *open_conn(struct worker *w, int offer) {
   SSL *ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   SSL_set_ex_data(ssl, ex_slot, w);
-  if (offer && w->sess) {
+  if (offer) {
     /* Offer a copy: OpenSSL's client marks a TLS 1.3 session it resumed with
      * as not resumable (single-use tickets), and servers such as node:tls
      * send no new ticket on a resumed connection. The kept one stays fresh. */
-    SSL_SESSION *copy = SSL_SESSION_dup(w->sess);
-    SSL_set_session(ssl, copy);
-    SSL_SESSION_free(copy);
+    SSL_SESSION *copy = NULL;
+    if (any) {
+      pthread_mutex_lock(&any_lock);
+      if (any_sess) copy = SSL_SESSION_dup(any_sess);
+      pthread_mutex_unlock(&any_lock);
+    } else if (w->sess) {
+      copy = SSL_SESSION_dup(w->sess);
+    }
+    if (copy) {
+      SSL_set_session(ssl, copy);
+      SSL_SESSION_free(copy);
+      atomic_fetch_add(&offered, 1);
+    }
   }
   char b = 'x';
   if (SSL_connect(ssl) != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
@@ -175,7 +200,7 @@ static int claim_connection(void) {
 
 static void *run(void *arg) {
   struct worker *w = arg;
-  int offer = strcmp(opt.mode, "resume") == 0;
+  int offer = strcmp(opt.mode, "resume") == 0 || any;
   while (claim_connection()) {
     SSL *ssl = open_conn(w, offer);
     if (!ssl) continue;
@@ -202,7 +227,7 @@ static void idle(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|bulk|idle] "
+  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|bulk|idle] "
                   "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--sync]\n");
   exit(2);
 }
@@ -241,7 +266,8 @@ int main(int argc, char **argv) {
 
   struct worker *ws = calloc((size_t)opt.concurrency, sizeof *ws);
   deadline = now() + opt.time + (opt.sync ? 3600 : 0);
-  if (!strcmp(opt.mode, "resume"))
+  any = !strcmp(opt.mode, "resume-any");
+  if (!strcmp(opt.mode, "resume") || any)
     for (int i = 0; i < opt.concurrency; i++) { /* prime: one full handshake each */
       SSL *ssl = open_conn(&ws[i], 0);
       if (!ssl) { fprintf(stderr, "loadgen: priming connection failed\n"); return 1; }
@@ -253,14 +279,14 @@ int main(int argc, char **argv) {
     char line[64];
     if (!fgets(line, sizeof line, stdin)) return 1;
   }
-  resumed = failed = 0;
+  resumed = failed = offered = 0;
   double t0 = now(), c0 = cpu_seconds();
   deadline = t0 + opt.time;
 
   if (!strcmp(opt.mode, "idle")) {
     deadline = t0 + opt.time;
     idle();
-  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || !strcmp(opt.mode, "bulk")) {
+  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || any || !strcmp(opt.mode, "bulk")) {
     for (int i = 0; i < opt.concurrency; i++) pthread_create(&ws[i].th, NULL, run, &ws[i]);
     for (int i = 0; i < opt.concurrency; i++) pthread_join(ws[i].th, NULL);
   } else {
@@ -269,10 +295,10 @@ int main(int argc, char **argv) {
   double el = now() - t0, cpu = cpu_seconds() - c0;
   long n = done;
   printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"protocol\":\"%s\",\"cipher\":\"%s\",\"concurrency\":%d,"
-         "\"connections\":%ld,\"resumed\":%ld,\"failed\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
+         "\"connections\":%ld,\"resumed\":%ld,\"offered\":%ld,\"failed\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
          "\"bytes\":%lld,\"mb_per_s\":%.2f,\"cpu_s\":%.4f,\"cpu_ms_per_conn\":%.4f}\n",
          opt.mode, opt.tls == 12 ? "1.2" : "1.3", proto, cipher, opt.concurrency, n, (long)resumed,
-         (long)failed, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
+         (long)offered, (long)failed, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
          n ? cpu * 1000 / n : 0.0);
   return 0;
 }

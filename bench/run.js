@@ -4,14 +4,21 @@
 //   --quick          small version, under two minutes
 //   --runs N         runs per cell (median reported); default 5, quick 1
 //   --time S         seconds per handshake run; default 2, quick 1
-//   --only a,b       contestants by id (addon, node, node-sid, c)
+//   --only a,b       contestants by id (addon, node, node-sid, c; multi-core:
+//                    addon, addon-t1, addon-t2, node-cluster, node-pk-cluster,
+//                    node-sid-cluster, addon-cluster, c)
 //   --no-callgrind   skip the instruction counts
 //   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
 //   --publish        also copy results.json and chart.svg to bench/results/
+//   --multicore      the multi-core section only (threads, cluster, C server;
+//                    see MC_CONTESTANTS); the full run includes it, --quick not
+//   --no-multicore   leave the multi-core section out of the full run
+//   --mc-n N         threads / cluster workers in the multi-core section (2)
 // --quick uses the P-256 certificate only and smaller memory/bulk sizes.
-// Writes bench/out/results.json and bench/out/chart.svg; exits 1 when any
-// cell fails its checks (e.g. a "resumed" cell that did not resume).
+// Writes bench/out/results.json and bench/out/chart.svg (with --multicore:
+// bench/out/multicore.json); exits 1 when any cell fails its checks (e.g. a
+// "resumed" cell that did not resume).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -27,6 +34,7 @@ const argv = process.argv.slice(2);
 const flag = (f) => argv.includes(f);
 const value = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const quick = flag('--quick');
+const mcOnly = flag('--multicore');
 const opt = {
   quick,
   runs: Number(value('--runs', quick ? 1 : 5)),
@@ -39,7 +47,11 @@ const opt = {
   callgrindN: quick ? 100 : 1000,
   only: value('--only', '').split(',').filter(Boolean),
   publish: flag('--publish'),
+  singleCore: !mcOnly,
+  multicore: mcOnly || (!quick && !flag('--no-multicore')),
+  mcN: Number(value('--mc-n', 2)),
 };
+if (!Number.isInteger(opt.mcN) || opt.mcN < 2) throw new Error('--mc-n takes an integer >= 2');
 
 // ---- contestants -------------------------------------------------------------
 const NODE = process.execPath;
@@ -71,6 +83,36 @@ const CONTESTANTS = [
   { id: 'c', label: 'C OpenSSL server', cmd: (port, c) => [path.join(setup.BIN, 'c_server'), [String(port), c.cert, c.key]] },
 ];
 
+// ---- multi-core contestants ---------------------------------------------------
+// N threads or N cluster workers on one port. Server CPU = utime+stime of every
+// process of the server: one process for threads (all its threads), the
+// primary plus each worker under cluster (cluster.js prints their PIDs).
+const N = opt.mcN;
+const threadsServer = (threads) => (port, c) =>
+  [NODE, [path.join(ROOT, 'servers', 'addon-threads.js'), '--port', String(port), '--cert', c.cert, '--key', c.key, '--threads', String(threads)]];
+const clusterServer = (script, mode) => (port, c) =>
+  [NODE, ['--expose-gc', path.join(ROOT, 'servers', 'cluster.js'), '--workers', String(N), '--server', script,
+    '--port', String(port), '--cert', c.cert, '--key', c.key, '--mode', mode]];
+// Expected partial resumption: each process has its own cache or ticket keys,
+// and cluster decides which worker a connection reaches.
+const perProcess = (what) => ({ '1.2': `${what} per process: resumes only on the worker that issued the session (~1/${N})`,
+  '1.3': `${what} per process: resumes only on the worker that issued the session (~1/${N})` });
+const MC_CONTESTANTS = [
+  { id: 'addon', label: 'addon createServer (no threads)', cmd: nodeServer('addon.js', 'auto'), available: addonAvailable },
+  { id: 'addon-t1', label: 'addon threads: 1', cmd: threadsServer(1), available: addonAvailable },
+  { id: `addon-t${N}`, label: `addon threads: ${N} (one cache)`, cmd: threadsServer(N), available: addonAvailable },
+  // node:tls defaults under cluster: the primary hands every worker the first
+  // worker's ticket keys, so tickets resume on any worker.
+  { id: 'node-cluster', label: `node:tls defaults, cluster ${N}`, cmd: clusterServer('node-tls.js', 'tickets') },
+  { id: 'node-pk-cluster', label: `node:tls own keys, cluster ${N}`, cmd: clusterServer('node-tls.js', 'tickets-pp'),
+    partialResume: perProcess('ticket keys') },
+  { id: 'node-sid-cluster', label: `node:tls sid Map, cluster ${N}`, cmd: clusterServer('node-tls.js', 'sessionid'),
+    noResume: { '1.3': 'node:tls session events do not resume TLS 1.3' }, partialResume: { '1.2': perProcess('session Map')['1.2'] } },
+  { id: 'addon-cluster', label: `addon, cluster ${N}`, cmd: clusterServer('addon.js', 'auto'), available: addonAvailable,
+    partialResume: perProcess('SSL_CTX cache') },
+  { id: 'c', label: 'C server (1 process, 1 thread)', cmd: CONTESTANTS.find((c) => c.id === 'c').cmd },
+];
+
 // ---- cells -------------------------------------------------------------------
 const CELLS = [];
 const CERTS = quick ? ['p256'] : ['rsa', 'p256'];
@@ -92,6 +134,23 @@ for (const [tls, resumed] of [['1.2', true], ['1.3', true], ['1.3', false]]) {
 CELLS.push({ id: 'bulk-tls13', group: 'bulk', title: `TLS1.3 P-256 echo ${opt.bulkBytes >> 20} MiB (loadgen)`,
   cert: 'p256', tls: '1.3', resumed: false, client: 'bulk', concurrency: 1, unit: 'MB/s' });
 
+// Multi-core cells: 8 connections in flight, P-256. `resume`: each client
+// thread offers the newest session it got; `resume-any`: every connection
+// offers the newest session any connection got (from whichever worker).
+const MC_CELLS = [];
+for (const tls of ['1.2', '1.3']) {
+  for (const resumed of [false, true]) {
+    MC_CELLS.push({ id: `mc-tls${tls.replace('.', '')}-${resumed ? 'resumed' : 'full'}`, group: 'multicore',
+      title: `TLS${tls} ${resumed ? 'resumed' : 'full'}, ${opt.concurrency} in flight`,
+      cert: 'p256', tls, resumed, client: 'loadgen', mode: resumed ? 'resume' : 'full', concurrency: opt.concurrency, unit: 'conn/s' });
+  }
+}
+for (const tls of ['1.2', '1.3']) {
+  MC_CELLS.push({ id: `mc-any-tls${tls.replace('.', '')}`, group: 'multicore',
+    title: `TLS${tls} resume-any (rate), ${opt.concurrency} in flight`,
+    cert: 'p256', tls, resumed: true, client: 'loadgen', mode: 'resume-any', concurrency: opt.concurrency, unit: 'conn/s' });
+}
+
 // ---- progress and small helpers ------------------------------------------------
 const tty = process.stderr.isTTY;
 function progress(msg) {
@@ -107,11 +166,12 @@ const fail = (msg) => { failures.push(msg); log(`FAIL: ${msg}`); };
 async function measure(server, cell) {
   if (cell.client === 's_time') return sTime(server, { reuse: cell.resumed, seconds: Math.max(1, Math.round(opt.seconds)), tls: cell.tls });
   if (cell.client === 'bulk') return loadgen(server, { tls: cell.tls, mode: 'bulk', conns: 1, seconds: 120, bytes: opt.bulkBytes });
-  return loadgen(server, { tls: cell.tls, mode: cell.resumed ? 'resume' : 'full', conns: 1000000,
+  return loadgen(server, { tls: cell.tls, mode: cell.mode || (cell.resumed ? 'resume' : 'full'), conns: 1000000,
     seconds: opt.seconds, concurrency: cell.concurrency });
 }
 
-// Checks one run; returns 'ok', 'unsupported' or 'failed'.
+// Checks one run; returns 'ok', 'unsupported', 'partial' (a contestant whose
+// partial resumption is expected: per-process caches) or 'failed'.
 function check(contestant, cell, r) {
   const where = `${contestant.id} / ${cell.id}`;
   if (!r.connections) { fail(`${where}: no connection completed`); return 'failed'; }
@@ -124,6 +184,7 @@ function check(contestant, cell, r) {
   const unsupported = contestant.noResume && contestant.noResume[cell.tls];
   if (r.resumed === r.connections) return 'ok';
   if (unsupported && r.resumed === 0) return 'unsupported';
+  if (contestant.partialResume && contestant.partialResume[cell.tls]) return 'partial';
   fail(`${where}: only ${r.resumed}/${r.connections} connections resumed`);
   return 'failed';
 }
@@ -137,6 +198,12 @@ function summarize(cell, runs) {
     clientMs: median(runs.map((r) => (r.clientCpu * 1000) / perOp(r))),
     connections: runs.reduce((a, r) => a + r.connections, 0),
     resumed: runs.reduce((a, r) => a + r.resumed, 0),
+    // cores the server / the client kept busy on average (CPU s per wall s)
+    serverCores: median(runs.map((r) => r.serverCpu / r.seconds)),
+    clientCores: median(runs.map((r) => r.clientCpu / r.seconds)),
+    ...(runs.every((r) => Number.isFinite(r.otherCpu)) ? { otherCores: median(runs.map((r) => r.otherCpu / r.seconds)) } : {}),
+    // the harness's own child alone (a cluster's primary), ms per handshake
+    ...(runs.every((r) => Number.isFinite(r.serverCpuMain)) ? { mainMs: median(runs.map((r) => (r.serverCpuMain * 1000) / perOp(r))) } : {}),
   };
 }
 
@@ -224,6 +291,100 @@ function table(results) {
   return out.join('\n');
 }
 
+// ---- multi-core: ratios, the helper's overhead, the goals -------------------------
+const pct = (r) => (r.connections ? (100 * r.resumed) / r.connections : NaN);
+
+function mcSummary(mc) {
+  const tN = `addon-t${mc.n}`;
+  for (const cell of mc.cells) {
+    const ref = (id) => (cell.results[id] && !cell.results[id].error ? cell.results[id] : null);
+    for (const r of Object.values(cell.results)) {
+      if (r.error) continue;
+      const t1 = ref('addon-t1');
+      const c = ref('c');
+      if (t1) { r.cpuVsT1 = r.serverMs / t1.serverMs; r.rateVsT1 = r.rate / t1.rate; }
+      if (c) { r.cpuVsC = r.serverMs / c.serverMs; r.rateVsC = r.rate / c.rate; }
+    }
+  }
+  const s = { helperOverhead: [], resumption: {}, goals: [] };
+  // The threads helper's own cost: threads: 1 against the plain createServer.
+  for (const cell of mc.cells.filter((x) => x.mode !== 'resume-any')) {
+    const a = cell.results.addon;
+    const t1 = cell.results['addon-t1'];
+    if (!a || !t1 || a.error || t1.error) continue;
+    s.helperOverhead.push({ cell: cell.id, title: cell.title, plainMs: a.serverMs, threads1Ms: t1.serverMs,
+      deltaMs: t1.serverMs - a.serverMs, ratio: t1.serverMs / a.serverMs, rateRatio: t1.rate / a.rate });
+  }
+  // Resumption rate: newest session from anywhere (resume-any cells).
+  for (const cell of mc.cells.filter((x) => x.mode === 'resume-any')) {
+    for (const [id, r] of Object.entries(cell.results)) {
+      if (r.error) continue;
+      (s.resumption[id] = s.resumption[id] || {})[cell.tls] = { resumed: r.resumed, connections: r.connections, pct: pct(r) };
+    }
+  }
+  const rt = s.resumption[tN];
+  if (rt) {
+    const worst = Math.min(...Object.values(rt).map((x) => x.pct));
+    s.goals.push({ goal: `resumption rate across ${mc.n} threads: 100 %`, value: worst, met: worst === 100,
+      text: `addon threads: ${mc.n} resumed ${Object.entries(rt).map(([tls, x]) => `${x.pct.toFixed(1)} % (TLS${tls})`).join(', ')}` });
+  }
+  for (const tls of ['1.2', '1.3']) {
+    const cell = mc.cells.find((x) => x.mode === 'resume' && x.tls === tls);
+    const a = cell && cell.results['addon-t1'];
+    const b = cell && cell.results[tN];
+    if (!a || !b || a.error || b.error) continue;
+    const ratio = b.serverMs / a.serverMs;
+    s.goals.push({ goal: `server CPU per resumed handshake, ${mc.n} threads vs 1 (TLS${tls}): within 1.1x`, value: ratio, met: ratio <= 1.1,
+      text: `${b.serverMs.toFixed(3)} vs ${a.serverMs.toFixed(3)} ms = ${ratio.toFixed(2)}x` });
+  }
+  mc.summary = s;
+}
+
+function mcTable(mc) {
+  const out = [`multi-core (${mc.n} threads / cluster workers; P-256; loadgen, ${opt.concurrency} in flight; server CPU = all its processes and threads):`];
+  const head = `${pad('cell', 38)}${pad('contestant', 34)}${lpad('rate', 9)}${lpad('srv ms', 8)}${lpad('primary', 9)}${lpad('cli ms', 8)}${lpad('cores s+c+o', 16)}` +
+    `${lpad('resumed', 21)}${lpad('cpu÷1thr', 10)}${lpad('cpu÷C', 7)}`;
+  out.push(head, '-'.repeat(head.length));
+  const labels = Object.fromEntries(mc.contestants.map((c) => [c.id, c.label]));
+  const clustered = new Set(mc.contestants.filter((c) => c.pids).map((c) => c.id));
+  for (const cell of mc.cells) {
+    let first = true;
+    for (const [id, r] of Object.entries(cell.results)) {
+      const res = !cell.resumed && !r.resumed ? '-'
+        : r.status === 'unsupported' ? 'no (n/a)' : `${r.resumed}/${r.connections} ${fmt(pct(r), 0).padStart(3)}%`;
+      out.push(r.error ? `${pad(first ? cell.title : '', 38)}${pad(labels[id], 34)}  error: ${r.error.split('\n')[0]}`
+        : `${pad(first ? cell.title : '', 38)}${pad(labels[id], 34)}${lpad(`${fmt(r.rate, 0)}/s`, 9)}${lpad(fmt(r.serverMs), 8)}` +
+        `${lpad(clustered.has(id) ? fmt(r.mainMs) : '', 9)}` +
+        `${lpad(fmt(r.clientMs), 8)}${lpad(`${fmt(r.serverCores, 2)}+${fmt(r.clientCores, 2)}+${fmt(r.otherCores, 2)}`, 16)}${lpad(res, 21)}` +
+        `${lpad(fmt(r.cpuVsT1, 2), 10)}${lpad(fmt(r.cpuVsC, 2), 7)}${r.status === 'failed' ? '  FAIL' : r.status === 'partial' ? '  (partial: expected)' : ''}`);
+      first = false;
+    }
+  }
+  out.push('', 'resume: each client thread offers the newest session it got; resume-any: every connection offers the newest session',
+    'any connection got, whichever worker issued it. srv ms: server CPU per connection, all its processes; primary: the',
+    "cluster primary's part of it (accepting and handing each connection to a worker). cores s+c+o: CPU seconds per",
+    'second of the server + of loadgen + of everything else on the machine (other work, the harness).',
+    'cpu÷1thr, cpu÷C: server CPU per connection relative to addon threads: 1 / the C server in this run.');
+  const s = mc.summary;
+  if (s && s.helperOverhead.length) {
+    out.push('', 'threads helper overhead (threads: 1 against createServer without threads, server ms per connection):');
+    for (const h of s.helperOverhead) {
+      out.push(`  ${pad(h.title, 30)} ${fmt(h.plainMs)} -> ${fmt(h.threads1Ms)}  (${h.deltaMs >= 0 ? '+' : ''}${fmt(h.deltaMs)} ms, ${fmt(h.ratio, 2)}x)`);
+    }
+  }
+  if (s && Object.keys(s.resumption).length) {
+    out.push('', 'resumption rate, newest session from any worker (resume-any):');
+    for (const [id, byTls] of Object.entries(s.resumption)) {
+      out.push(`  ${pad(labels[id], 34)} ${Object.entries(byTls).map(([tls, x]) => `TLS${tls} ${lpad(fmt(x.pct, 1), 5)} %`).join('   ')}`);
+    }
+  }
+  if (s && s.goals.length) {
+    out.push('', 'goals (reported, not enforced):');
+    for (const g of s.goals) out.push(`  ${g.met ? 'met   ' : 'missed'} ${g.goal}: ${g.text}`);
+  }
+  return out.join('\n');
+}
+
 // ---- machine description ----------------------------------------------------------
 function machine() {
   const cpu = os.cpus();
@@ -231,68 +392,92 @@ function machine() {
   try { opensslCli = execFileSync('openssl', ['version']).toString().trim(); } catch {}
   return { node: process.version, nodeOpenssl: process.versions.openssl, opensslCli,
     cpu: cpu[0] && cpu[0].model, cores: cpu.length, memGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(), date: new Date().toISOString() };
+    kernel: os.release(), date: new Date().toISOString(), loadavgStart: os.loadavg() };
 }
 
 // ---- main -------------------------------------------------------------------------
-async function main() {
-  const t0 = Date.now();
-  log(`openssl-session-cache bench${opt.quick ? ' (quick)' : ''}: ${opt.runs} run(s) x ${opt.seconds}s per cell`);
-  setup.ensureTools({ needValgrind: opt.callgrind }, log);
-  setup.build();
-  const certs = setup.certs();
+// Runs `cells` (all on one certificate) against one server of contestant c;
+// fills cell.results[c.id]. Returns the server's STATS (or null).
+async function runCells(c, cells, cert, entry, { warmup, steps }) {
+  const [cmd, args] = c.cmd(0, cert);
+  let server;
+  try {
+    server = await new Server(cmd, args, { label: c.id }).start();
+  } catch (e) {
+    fail(`${c.id}: server did not start: ${e.message}`);
+    for (const cell of cells) cell.results[c.id] = { error: e.message, status: 'failed' };
+    steps.step += cells.length;
+    return null;
+  }
+  if (server.info.impl) entry.impl = server.info.impl;
+  if (server.pids) entry.pids = server.pids;
+  if (warmup) {
+    // Untimed: JIT, lazy init and each thread's / worker's first connections.
+    progress(`[${steps.step}/${steps.total}] ${c.id}: warm-up`);
+    for (const tls of ['1.2', '1.3']) {
+      await loadgen(server, { tls, mode: 'resume', conns: 400, seconds: 5, concurrency: opt.concurrency }).catch(() => {});
+    }
+  }
+  for (const cell of cells) {
+    steps.step++;
+    const runs = [];
+    let status = 'ok';
+    const rank = { ok: 0, partial: 1, unsupported: 2, failed: 3 };
+    try {
+      for (let i = 0; i < opt.runs; i++) {
+        progress(`[${steps.step}/${steps.total}] ${c.id}: ${cell.title} — run ${i + 1}/${opt.runs}`);
+        const r = await measure(server, cell);
+        const st = check(c, cell, r);
+        if (rank[st] > rank[status]) status = st;
+        runs.push(r);
+      }
+      cell.results[c.id] = { ...summarize(cell, runs), status, runs };
+    } catch (e) {
+      fail(`${c.id} / ${cell.id}: ${e.message}`);
+      cell.results[c.id] = { error: e.message, status: 'failed', runs };
+    }
+    if (!server.alive()) { fail(`${c.id}: server died during ${cell.id}\n${server.stderr}`); break; }
+  }
+  await server.stop();
+  return server.stats;
+}
 
-  const contestants = [];
-  for (const c of CONTESTANTS) {
+function pick(list) {
+  const out = [];
+  for (const c of list) {
     if (opt.only.length && !opt.only.includes(c.id)) continue;
     const ok = c.available ? c.available() : true;
     if (ok !== true) { log(`skipping ${c.id}: ${ok}`); continue; }
-    contestants.push(c);
+    out.push(c);
   }
+  return out;
+}
+
+async function main() {
+  const t0 = Date.now();
+  log(`openssl-session-cache bench${opt.quick ? ' (quick)' : ''}${mcOnly ? ' (multi-core section)' : ''}: ${opt.runs} run(s) x ${opt.seconds}s per cell`);
+  setup.ensureTools({ needValgrind: opt.callgrind && opt.singleCore }, log);
+  setup.build();
+  const certs = setup.certs();
+
+  const contestants = opt.singleCore ? pick(CONTESTANTS) : [];
+  const mcContestants = opt.multicore ? pick(MC_CONTESTANTS) : [];
   const results = { meta: { ...machine(), options: opt }, contestants: contestants.map(({ id, label }) => ({ id, label })),
-    cells: CELLS.map((c) => ({ ...c, results: {} })), memory: [], callgrind: [], failures };
+    cells: opt.singleCore ? CELLS.map((c) => ({ ...c, results: {} })) : [], memory: [], callgrind: [], failures };
+  const mc = opt.multicore ? { n: N, contestants: mcContestants.map(({ id, label }) => ({ id, label })),
+    cells: MC_CELLS.map((c) => ({ ...c, results: {} })) } : null;
+  if (mc) results.multicore = mc;
 
   // Each contestant runs alone, one server process per certificate.
-  const totalSteps = contestants.length * (CELLS.length + 1);
-  let step = 0;
+  const steps = { step: 0, total: contestants.length * (CELLS.length + 1) + mcContestants.length * MC_CELLS.length };
   for (const c of contestants) {
+    const entry = results.contestants.find((x) => x.id === c.id);
     for (const cert of CERTS) {
-      const cells = results.cells.filter((x) => x.cert === cert);
-      const [cmd, args] = c.cmd(0, certs[cert]);
-      let server;
-      try {
-        server = await new Server(cmd, args, { label: c.id }).start();
-      } catch (e) {
-        fail(`${c.id}: server did not start: ${e.message}`);
-        for (const cell of cells) cell.results[c.id] = { error: e.message, status: 'failed' };
-        step += cells.length;
-        continue;
-      }
-      if (server.info.impl) results.contestants.find((x) => x.id === c.id).impl = server.info.impl;
-      for (const cell of cells) {
-        step++;
-        const runs = [];
-        let status = 'ok';
-        try {
-          for (let i = 0; i < opt.runs; i++) {
-            progress(`[${step}/${totalSteps}] ${c.id}: ${cell.title} — run ${i + 1}/${opt.runs}`);
-            const r = await measure(server, cell);
-            const s = check(c, cell, r);
-            if (s !== 'ok') status = s;
-            runs.push(r);
-          }
-          cell.results[c.id] = { ...summarize(cell, runs), status, runs };
-        } catch (e) {
-          fail(`${c.id} / ${cell.id}: ${e.message}`);
-          cell.results[c.id] = { error: e.message, status: 'failed', runs };
-        }
-        if (!server.alive()) { fail(`${c.id}: server died during ${cell.id}\n${server.stderr}`); break; }
-      }
-      await server.stop();
-      if (server.stats) results.contestants.find((x) => x.id === c.id)[`stats_${cert}`] = server.stats;
+      const stats = await runCells(c, results.cells.filter((x) => x.cert === cert), certs[cert], entry, { steps });
+      if (stats) entry[`stats_${cert}`] = stats;
     }
-    step++;
-    progress(`[${step}/${totalSteps}] ${c.id}: memory (2 x ${opt.cacheSessions} cached sessions, ${opt.idleConns} idle connections)`);
+    steps.step++;
+    progress(`[${steps.step}/${steps.total}] ${c.id}: memory (2 x ${opt.cacheSessions} cached sessions, ${opt.idleConns} idle connections)`);
     try {
       results.memory.push({ id: c.id, ...(await memory(c, certs.p256)) });
     } catch (e) {
@@ -312,6 +497,13 @@ async function main() {
     }
   }
 
+  // Multi-core section: after a warm-up, the same cells for each contestant.
+  for (const c of mcContestants) {
+    const entry = mc.contestants.find((x) => x.id === c.id);
+    entry.stats = await runCells(c, mc.cells, certs.p256, entry, { warmup: true, steps });
+  }
+  if (mc) mcSummary(mc);
+
   if (opt.callgrind) {
     // node under callgrind starts in ~11 s: --quick counts the C server only.
     const ids = [...(quick && !flag('--callgrind-addon') ? [] : ['addon']), 'c', ...(flag('--callgrind-node') ? ['node', 'node-sid'] : [])];
@@ -330,18 +522,29 @@ async function main() {
   }
 
   results.meta.seconds = (Date.now() - t0) / 1000;
-  fs.writeFileSync(path.join(setup.OUT, 'results.json'), JSON.stringify(results, null, 2));
-  fs.writeFileSync(path.join(setup.OUT, 'chart.svg'), renderChart(results));
+  results.meta.loadavgEnd = os.loadavg();
+  // The full run writes results.json + chart.svg; the multi-core section also
+  // goes to multicore.json on its own (all of it with --multicore).
+  const written = [];
+  if (opt.singleCore) {
+    fs.writeFileSync(path.join(setup.OUT, 'results.json'), JSON.stringify(results, null, 2));
+    fs.writeFileSync(path.join(setup.OUT, 'chart.svg'), renderChart(results));
+    written.push('results.json', 'chart.svg');
+  }
+  if (mc) {
+    fs.writeFileSync(path.join(setup.OUT, 'multicore.json'), JSON.stringify({ meta: results.meta, multicore: mc, failures }, null, 2));
+    written.push('multicore.json');
+  }
   if (opt.publish) {
     const dir = path.join(ROOT, 'results');
     fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(path.join(setup.OUT, 'results.json'), path.join(dir, 'results.json'));
-    fs.copyFileSync(path.join(setup.OUT, 'chart.svg'), path.join(dir, 'chart.svg'));
+    for (const f of written) fs.copyFileSync(path.join(setup.OUT, f), path.join(dir, f));
   }
   log('');
-  console.log(table(results));
+  if (opt.singleCore) console.log(table(results));
+  if (mc) console.log(`${opt.singleCore ? '\n' : ''}${mcTable(mc)}`);
   console.log(`\n${results.meta.cpu}, ${results.meta.cores} cores; node ${results.meta.node} (OpenSSL ${results.meta.nodeOpenssl}); ` +
-    `${results.meta.seconds.toFixed(0)} s. Wrote bench/out/results.json, bench/out/chart.svg${opt.publish ? ' and bench/results/' : ''}.`);
+    `${results.meta.seconds.toFixed(0)} s. Wrote ${written.map((f) => `bench/out/${f}`).join(', ')}${opt.publish ? ' and bench/results/' : ''}.`);
   if (failures.length) {
     console.error(`\nBENCH FAILED: ${failures.length} check(s) failed:\n  ${failures.join('\n  ')}`);
     process.exitCode = 1;

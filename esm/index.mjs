@@ -7,6 +7,7 @@ export const {
   TLSConnection,
   ShutdownFlags,
   wrap,
+  RedisStore,
   Server,
   createServer,
   ThreadedServer,

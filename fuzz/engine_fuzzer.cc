@@ -149,6 +149,12 @@ struct ContextChoice {
 
 constexpr int kContexts = 3 * 3 * 2 * 2 * 2;
 
+// The newest session a connection handed to the (pretend) store.
+std::string& LastStored() {
+  static std::string der;
+  return der;
+}
+
 // The event sink of each context that has one.
 ContextCore::SinkId* EventSinks() {
   static ContextCore::SinkId sinks[kContexts];
@@ -170,6 +176,9 @@ std::shared_ptr<ContextCore> BuildContext(const ContextChoice& c) {
   core->SetSessionCacheSize(64);
   core->SetSessionIdContext(core->DeriveSessionIdContext("engine_fuzzer"));
   if (c.events) EventSinks()[c.Index()] = core->AddEventSink([] {});
+  // Contexts with events also have the second tier on: ClientHellos are parsed for the offered session,
+  // and a miss suspends the handshake until Handle() answers it.
+  if (c.events && !c.tickets) core->SetStoreEnabled(true);
   return core;
 }
 
@@ -309,6 +318,13 @@ class Connection {
       TRACE("  error: %s\n", engine_.error().c_str());
       Feature(kError, Hash(engine_.error()));
     }
+    if (events & osc::kStoreWork) {
+      // What the store would be given: keep the newest session, to answer a later lookup with.
+      std::vector<osc::StoreWrite> writes;
+      std::vector<std::string> deletes;
+      engine_.TakeStoreWork(&writes, &deletes);
+      if (!writes.empty()) LastStored() = writes.back().der;
+    }
     if (events & osc::kPlaintext) {
       std::string plain(engine_.plaintext().data(), engine_.plaintext().size());
       engine_.plaintext().Reset();
@@ -317,6 +333,16 @@ class Connection {
     if ((events & osc::kPeerClosed) && !(events & osc::kFatal)) engine_.Shutdown();
     bool sent = TakeCiphertext();
     if (events & osc::kFatal) engine_.Finish(TransportEnd::kError);
+    if (events & osc::kLookup) {
+      // The second tier's answer: the newest stored session (the offered one after a flush: a
+      // resumption through the store; another: rejected), or nothing.
+      const std::string& der = LastStored();
+      bool accepted = false;
+      unsigned next = engine_.ResolveLookup(der.empty() ? nullptr : reinterpret_cast<const unsigned char*>(der.data()),
+                                            der.size(), &accepted);
+      Feature(kEvents, 0xf000 | (accepted ? 1u : 0u));
+      sent = Handle(next) || sent;
+    }
     return sent;
   }
 
@@ -447,6 +473,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         session.reset(SSL_get1_session(first.ssl.get()));
         TRACE(" first connection: %s, client got a session: %s\n", SSL_get_version(first.ssl.get()),
               session ? "yes" : "no");
+        // With the second tier on, forget the session here: the resumption must come through the store.
+        if (context->store_enabled()) context->FlushSessions(false);
       }
       Client client(client_cert, client_alpn, sni, session.get());
       Connection conn(context, policy, echo, &client);

@@ -35,6 +35,12 @@ export interface NativeSecureContext {
   setEventHandler(fn: ((batch: Array<[number, Buffer]>) => void) | null): void;
   /** Registers the context for other threads; returns its id. */
   share(): string;
+  /** Turns the second tier's lookups on (ClientHello suspended on an internal cache miss). */
+  setStoreEnabled(on: boolean): void;
+  /** Every live cached session as [id, der]; null when the cache is not indexed (tickets on, no store). */
+  exportSessions(): Array<[Buffer, Buffer]> | null;
+  /** Adds a session (DER) to the cache if it fits this context: whether it did. */
+  importSession(der: Buffer): boolean;
 }
 
 /** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */
@@ -47,7 +53,15 @@ export interface NativeEngine {
   /** The transport ended (a {@link TransportEnd}, with the socket error's code); returns the verdict. */
   finish(how: number, sysCode?: string): NativeOutcome;
   info(): NativeSessionInfo;
+  /** The session id the suspended handshake offers (after a Lookup event). */
+  lookupId(): Buffer;
+  /** The store's answer (DER, or null): the result of going on, with [4] = whether the session was taken. */
+  resolveLookup(der: Buffer | null): [...EngineResult, boolean];
+  takeStoreWork(): NativeStoreWork;
 }
+
+/** [[id, der, ttlSeconds]...], [id...]: sessions to write to the store, ids to delete from it. */
+export type NativeStoreWork = [Array<[Buffer, Buffer, number]>, Buffer[]];
 
 export interface Binding {
   SecureContext: {
@@ -82,6 +96,8 @@ export const EngineEvent = {
   PeerClosed: 4,
   Fatal: 8,
   Ciphertext: 16,
+  Lookup: 32,
+  StoreWork: 64,
 } as const;
 
 /** What a transport saw of its own end (native/engine.h TransportEnd). */

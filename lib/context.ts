@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import binding, { NativeSecureContext } from './binding';
 import { TLSError, rethrowNative } from './errors';
 import { booleanOption, checkKnownKeys, integerOption, stringOption, withoutKeys } from './options';
+import { SessionSealer, SessionStore, SessionTier, StoreOptions, StoreStats, StoreTier } from './store';
 
 /** Protocol versions accepted by `minVersion` / `maxVersion`. */
 export type TLSVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -71,6 +72,20 @@ export interface SecureContextOptions {
   sessionIdContext?: string | Buffer;
   /** Name mixed into the default session id context; servers that must not share sessions differ here. */
   serviceName?: string;
+  /**
+   * A second tier behind the internal cache, shared by processes and machines (e.g. {@link RedisStore}).
+   * A session the internal cache does not hold is looked up there while the handshake waits (at most
+   * `storeTimeout`); new sessions are written behind. Needs `storeKey`; tickets must stay off.
+   */
+  store?: SessionStore;
+  /** 32-byte key(s) that seal what goes to the store (AES-256-GCM): the first encrypts, all decrypt. */
+  storeKey?: Buffer | Buffer[];
+  /** Milliseconds a handshake waits for the store before going on with a full handshake. Default 50. */
+  storeTimeout?: number;
+  /** Consecutive store failures that stop the lookups for `storeRetryAfter` ms (then one probe). Default 5. */
+  storeFailures?: number;
+  /** Milliseconds the lookups pause after `storeFailures` failures. Default 5000. */
+  storeRetryAfter?: number;
 }
 
 /** Counters of the internal cache, from OpenSSL's `SSL_CTX_sess_*`. */
@@ -97,6 +112,8 @@ export interface CacheStats {
   cacheSize: number;
   /** The configured lifetime in seconds. */
   timeout: number;
+  /** The second tier's counters, when the context has a store. */
+  store?: StoreStats;
 }
 
 /**
@@ -116,6 +133,8 @@ const NATIVE = Symbol('native');
 
 /** Events of {@link SecureContext}. */
 export interface SecureContextEvents {
+  /** The store failed (a lookup, a write, a delete), at most once a second; the handshakes go on. */
+  storeError: [error: Error];
   /** A session entered the internal cache (after a full handshake; per ticket in TLS 1.3). */
   sessionAdded: [id: string];
   /** A session left the cache: expiry, eviction, `remove()`, `flush()` or a failed connection. */
@@ -140,8 +159,30 @@ const DEFAULTS = {
 const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
   'cert', 'certFile', 'key', 'keyFile', 'passphrase', 'ca', 'caFile', 'requestCert', 'rejectUnauthorized',
   'minVersion', 'maxVersion', 'ciphers', 'ciphersuites', 'ALPNProtocols', 'sessionCache', 'sessionCacheSize',
-  'sessionTimeout', 'tickets', 'numTickets', 'sessionIdContext', 'serviceName',
+  'sessionTimeout', 'tickets', 'numTickets', 'sessionIdContext', 'serviceName', 'store', 'storeKey',
+  'storeTimeout', 'storeFailures', 'storeRetryAfter',
 ]);
+
+const EXPORT_MAGIC = Buffer.from('OSC\x01', 'latin1');
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function storeKeys(value: unknown): Buffer[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || !list.every((k) => Buffer.isBuffer(k) && k.length === 32)) {
+    throw new TypeError('storeKey must be a 32-byte Buffer, or a non-empty array of them');
+  }
+  return list as Buffer[];
+}
+
+function isStore(value: unknown): value is SessionStore {
+  const s = value as Partial<SessionStore> | null;
+  return typeof s === 'object' && s !== null && typeof s.get === 'function' && typeof s.set === 'function' && typeof s.delete === 'function';
+}
 
 function isPem(value: unknown): value is PEM {
   return typeof value === 'string' || Buffer.isBuffer(value);
@@ -240,6 +281,8 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     }
     const shared = (options as { [NATIVE]?: NativeSecureContext })[NATIVE];
     this.native = shared ?? SecureContext.build(options);
+    if (!shared && options.store !== undefined) this.storeConfig = SecureContext.storeConfig(options);
+    this.startTier();
     // Session events cost a crossing per batch; switch them on only while someone listens.
     const self = this as EventEmitter;
     self.on('newListener', (name: string) => {
@@ -279,7 +322,42 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     return new SecureContext({ [NATIVE]: native } as SecureContextOptions);
   }
 
+  /** @internal The second tier the transports ask: the store, or a thread's proxy to its owner's. */
+  tier: SessionTier | null = null;
+  private storeConfig: Required<Pick<StoreOptions, 'store' | 'storeTimeout' | 'storeFailures' | 'storeRetryAfter'>> & {
+    keys: Buffer[];
+  } | null = null;
+
+  private static storeConfig(o: SecureContextOptions) {
+    if (!isStore(o.store)) throw new TypeError('store must have get(), set() and delete() (a SessionStore)');
+    if (o.storeKey === undefined) {
+      throw new TypeError('a store needs storeKey: what goes to the store holds session secrets and is encrypted with it');
+    }
+    if (o.tickets === true) throw new TypeError('store works with the stateful cache: tickets must stay off');
+    return {
+      store: o.store,
+      keys: storeKeys(o.storeKey),
+      storeTimeout: integerOption(o.storeTimeout, 50, 'storeTimeout', 60000),
+      storeFailures: integerOption(o.storeFailures, 5, 'storeFailures', 1000),
+      storeRetryAfter: integerOption(o.storeRetryAfter, 5000, 'storeRetryAfter', MAX_INT),
+    };
+  }
+
+  // (Re)builds the tier: its keys and AAD follow the session id context in force.
+  private startTier(): void {
+    const c = this.storeConfig;
+    if (!c) return;
+    this.tier = new StoreTier(c.store, c.keys, this.native.getSessionIdContext(), c.storeTimeout, c.storeFailures, c.storeRetryAfter, (err) => {
+      if (this.listenerCount('storeError') > 0) this.emit('storeError', err);
+    });
+    this.native.setStoreEnabled(true);
+  }
+
   private static build(options: SecureContextOptions): NativeSecureContext {
+    const o0 = options as Record<string, unknown>;
+    if (o0.store === undefined && (o0.storeKey !== undefined || o0.storeTimeout !== undefined)) {
+      throw new TypeError('storeKey and storeTimeout go with store');
+    }
     checkKnownKeys(options, CONTEXT_OPTIONS, 'SecureContext');
     const o = options as Record<keyof SecureContextOptions, unknown>;
     const normalized = {
@@ -314,9 +392,11 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     }
   }
 
-  /** Cache counters, straight from OpenSSL. */
+  /** Cache counters, straight from OpenSSL; `store` holds the second tier's. */
   stats(): CacheStats {
-    return this.native.stats() as unknown as CacheStats;
+    const stats = this.native.stats() as unknown as CacheStats;
+    if (this.tier instanceof StoreTier) stats.store = { ...this.tier.counters };
+    return stats;
   }
 
   /** Removes every session from the cache (`SSL_CTX_flush_sessions(ctx, 0)`). */
@@ -329,10 +409,59 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     this.native.flush(true);
   }
 
+  /**
+   * Every live session of the cache, sealed (AES-256-GCM, bound to each id and to this context's session
+   * id context) with `key` or, by default, the first `storeKey`: for a warm restart without a store
+   * (`importSessions` in the next process). Needs tickets off (the default) or a store.
+   */
+  exportSessions(key?: Buffer): Buffer {
+    const sealer = new SessionSealer(this.sealingKeys(key, 'exportSessions'), this.native.getSessionIdContext());
+    const sessions = this.native.exportSessions();
+    if (sessions === null) throw new TypeError('exportSessions needs tickets off (the default) or a store');
+    const parts: Buffer[] = [EXPORT_MAGIC, u32(sessions.length)];
+    for (const [id, der] of sessions) {
+      const blob = sealer.seal(der, id);
+      parts.push(Buffer.from([id.length]), id, u32(blob.length), blob);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Adds the sessions of an {@link exportSessions} buffer to the cache: those sealed with one of the
+   * keys (`key`, or `storeKey`) for this session id context, still valid, and not cached already.
+   * Returns how many were added; a malformed buffer is a `TypeError`.
+   */
+  importSessions(data: Buffer, key?: Buffer | Buffer[]): number {
+    if (!Buffer.isBuffer(data) || data.length < 8 || !data.subarray(0, 4).equals(EXPORT_MAGIC)) {
+      throw new TypeError('importSessions takes a buffer made by exportSessions()');
+    }
+    const sealer = new SessionSealer(this.sealingKeys(key, 'importSessions'), this.native.getSessionIdContext());
+    let at = 8;
+    let added = 0;
+    for (let n = data.readUInt32BE(4); n > 0; n--) {
+      const idLen = data[at];
+      const id = data.subarray(at + 1, at + 1 + idLen);
+      const blobLen = data.readUInt32BE(at + 1 + idLen);
+      const blob = data.subarray(at + 5 + idLen, at + 5 + idLen + blobLen);
+      if (blob.length !== blobLen) throw new TypeError('importSessions: the buffer is truncated');
+      at += 5 + idLen + blobLen;
+      const der = sealer.open(blob, id);
+      if (der && this.native.importSession(der)) added++;
+    }
+    return added;
+  }
+
+  private sealingKeys(key: Buffer | Buffer[] | undefined, where: string): Buffer[] {
+    if (key !== undefined) return storeKeys(key);
+    if (this.storeConfig) return this.storeConfig.keys;
+    throw new TypeError(`${where} needs a 32-byte key (or a context with storeKey)`);
+  }
+
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */
   remove(id: string | Buffer): boolean {
     if (typeof id !== 'string' && !Buffer.isBuffer(id)) throw new TypeError('remove() takes a session id: hex string or Buffer');
     const raw = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+    this.tier?.delete(raw);
     return this.native.remove(raw);
   }
 
@@ -349,6 +478,7 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     } catch (err) {
       rethrowNative(err, 'setSessionIdContext');
     }
+    this.startTier();
   }
 
   /** The session id context in force. */

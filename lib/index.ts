@@ -9,6 +9,8 @@ export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEv
 export { TLSConnection, ShutdownFlags } from './connection';
 export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
 export { wrap } from './wrap';
+export { RedisStore } from './store';
+export type { SessionStore, StoreStats, RedisLikeClient } from './store';
 export { Server } from './server';
 export type { ServerOptions, ListenOptions, ServerStats, AddressInfo, ClientInfo, ServerEvents } from './server';
 export { createServer } from './create-server';

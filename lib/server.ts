@@ -4,11 +4,19 @@ import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
 
-import binding, { NativeOutcome, NativeSessionInfo } from './binding';
+import binding, { NativeOutcome, NativeSessionInfo, NativeStoreWork } from './binding';
 import { TLSConnection, Transport, UncleanClosePolicy, outcomeError, policyCode } from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { SystemError, TLSError } from './errors';
 import { integerOption } from './options';
+import type { SessionTier } from './store';
+
+/** @internal Hands the engine's store work to the tier (writes behind, deletes). */
+export function applyStoreWork(tier: SessionTier | null, writes: NativeStoreWork[0], deletes: NativeStoreWork[1]): void {
+  if (!tier) return;
+  for (const [id, der, ttl] of writes) tier.write(id, der, ttl);
+  for (const id of new Set(deletes.map((d) => d.toString('hex')))) tier.delete(Buffer.from(id, 'hex'));
+}
 
 /** Options of {@link createServer}: the SecureContext options (or a shared `context`) plus limits. */
 export interface ServerOptions extends SecureContextOptions {
@@ -105,6 +113,8 @@ interface NativeServer {
   /** False when not listening. */
   close(): boolean;
   closeConnections(): void;
+  /** The store's answer to lookup(token): whether the session was taken; undefined when the connection is gone. */
+  resolveLookup(token: number, der: Buffer | null): boolean | undefined;
 }
 
 /** The slots of the counters' Float64Array (native/tcp_server.h ServerCounters), in order. */
@@ -135,6 +145,8 @@ interface NativeServerCallbacks {
   connection(handle: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport;
   clientError(code: string, reason: string, ra: string, rp: number): void;
   close(): void;
+  lookup(token: number, id: Buffer): void;
+  storeWork(writes: NativeStoreWork[0], deletes: NativeStoreWork[1]): void;
   read(this: TcpTransport, chunk: Buffer): boolean;
   end(this: TcpTransport): void;
   drain(this: TcpTransport): void;
@@ -277,6 +289,15 @@ export class Server extends EventEmitter<ServerEvents> {
         this.front = null;
         process.nextTick(() => this.emit('close'));
       },
+      lookup: (token, id) => {
+        const tier = this.context.tier;
+        if (!tier) return void this.native.resolveLookup(token, null);
+        void tier.lookup(id).then((der) => {
+          const taken = this.native.resolveLookup(token, der);
+          if (der && taken !== undefined) tier.taken(taken);
+        });
+      },
+      storeWork: (writes, deletes) => applyStoreWork(this.context.tier, writes, deletes),
     };
     this.counters = (options as { [COUNTERS]?: Float64Array })[COUNTERS] ?? new Float64Array(COUNTER_NAMES.length);
     this.native = new binding.TcpServer(this.context.native, limits, this.callbacks, this.counters);

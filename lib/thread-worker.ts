@@ -5,7 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SecureContext } from './context';
 import type { TLSConnection } from './connection';
 import { COUNTERS, Server } from './server';
-import type { ThreadData, ThreadMessage } from './threads';
+import type { SessionTier } from './store';
+import type { LookupAnswer, ThreadData, ThreadMessage } from './threads';
 
 const data = workerData as ThreadData;
 const port = parentPort!;
@@ -26,8 +27,40 @@ function listenerOf(mod: Record<string, unknown>): Listener {
   return fn as Listener;
 }
 
+// The store of a threaded server lives in the main thread (with its client): this thread asks there.
+class ThreadTier implements SessionTier {
+  private next = 1;
+  private readonly waiting = new Map<number, (der: Buffer | null) => void>();
+
+  answer(m: LookupAnswer): void {
+    const resolve = this.waiting.get(m.n);
+    this.waiting.delete(m.n);
+    resolve?.(m.der ? Buffer.from(m.der) : null);
+  }
+
+  lookup(id: Buffer): Promise<Buffer | null> {
+    const n = this.next++;
+    send({ type: 'lookup', n, id });
+    return new Promise((resolve) => this.waiting.set(n, resolve));
+  }
+
+  taken(accepted: boolean): void {
+    send({ type: 'taken', accepted });
+  }
+
+  write(id: Buffer, der: Buffer, ttl: number): void {
+    send({ type: 'write', id, der, ttl });
+  }
+
+  delete(id: Buffer): void {
+    send({ type: 'delete', id });
+  }
+}
+
 async function main(): Promise<void> {
   const context = SecureContext.fromShared(data.context);
+  const tier = data.store ? new ThreadTier() : null;
+  context.tier = tier;
   const listener = listenerOf((await importModule(data.handler)) as Record<string, unknown>);
   const server = new Server({ ...data.server, context, [COUNTERS]: data.counters } as never, listener);
   server.on('tlsClientError', (err, client) =>
@@ -35,9 +68,10 @@ async function main(): Promise<void> {
   );
   server.on('error', (error) => send({ type: 'error', error }));
   server.listen(data.listen, () => send({ type: 'listening', address: server.address()! }));
-  port.on('message', (m) => {
+  port.on('message', (m: 'close' | LookupAnswer) => {
     // Drained: end the thread even if the handler module keeps handles of its own open.
     if (m === 'close') server.close(() => process.exit(0));
+    else if (m.type === 'lookupResult') tier?.answer(m);
   });
 }
 

@@ -55,13 +55,26 @@ export interface ThreadData {
   listen: ListenOptions;
   counters: Float64Array;
   thread: number;
+  /** The context has a store: the thread asks it through the main thread. */
+  store: boolean;
 }
 
 /** @internal What a thread says. */
 export type ThreadMessage =
   | { type: 'listening'; address: AddressInfo }
   | { type: 'tlsClientError'; code: string; reason: string; message: string; remoteAddress: string; remotePort: number }
-  | { type: 'error'; error: Error };
+  | { type: 'error'; error: Error }
+  | { type: 'lookup'; n: number; id: Uint8Array }
+  | { type: 'taken'; accepted: boolean }
+  | { type: 'write'; id: Uint8Array; der: Uint8Array; ttl: number }
+  | { type: 'delete'; id: Uint8Array };
+
+/** @internal What the main thread answers a thread's lookup with. */
+export interface LookupAnswer {
+  type: 'lookupResult';
+  n: number;
+  der: Uint8Array | null;
+}
 
 // The thread's entry: compiled JS next to this file in dist/ (from lib/ under ts-jest, the built one).
 function workerEntry(): string {
@@ -180,6 +193,7 @@ export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
       listen: this.listenOpts!,
       counters: this.counters.subarray(i * n, (i + 1) * n),
       thread: i,
+      store: this.context.tier !== null,
     };
     const worker = new Worker(workerEntry(), { workerData: data });
     const thread: Thread = { worker, listening: false, failed: false };
@@ -206,6 +220,8 @@ export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
         this.state = 'listening';
         this.emit('listening');
       }
+    } else if (m.type === 'lookup' || m.type === 'taken' || m.type === 'write' || m.type === 'delete') {
+      this.serveStore(thread, m);
     } else if (m.type === 'tlsClientError') {
       const err = new TLSError(m.code as TLSErrorCode, m.reason, m.message);
       this.emit('tlsClientError', err, { remoteAddress: m.remoteAddress, remotePort: m.remotePort, thread: i });
@@ -219,6 +235,25 @@ export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
       } else {
         this.emit('threadError', m.error, i);
       }
+    }
+  }
+
+  // The threads' store calls, made here against the one tier of the context (its store client lives in
+  // this thread).
+  private serveStore(thread: Thread, m: Extract<ThreadMessage, { type: 'lookup' | 'taken' | 'write' | 'delete' }>): void {
+    const tier = this.context.tier;
+    if (!tier) return;
+    if (m.type === 'lookup') {
+      void tier.lookup(Buffer.from(m.id)).then((der) => {
+        const answer: LookupAnswer = { type: 'lookupResult', n: m.n, der };
+        thread.worker.postMessage(answer);
+      });
+    } else if (m.type === 'taken') {
+      tier.taken(m.accepted);
+    } else if (m.type === 'write') {
+      tier.write(Buffer.from(m.id), Buffer.from(m.der), m.ttl);
+    } else {
+      tier.delete(Buffer.from(m.id));
     }
   }
 

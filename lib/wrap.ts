@@ -7,6 +7,7 @@ import binding, { EngineEvent, EngineResult, NativeEngine, NativeOutcome, Transp
 import { ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy, policyCode } from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { TLSError, rethrowNative } from './errors';
+import { applyStoreWork } from './server';
 import { booleanOption } from './options';
 
 /** Options of {@link wrap}. */
@@ -38,6 +39,7 @@ class DuplexTransport implements Transport {
     private readonly conn: TLSConnection,
     private readonly socket: Duplex,
     private readonly engine: NativeEngine,
+    private readonly context: SecureContext,
   ) {
     socket.on('data', (chunk: unknown) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -111,6 +113,11 @@ class DuplexTransport implements Transport {
 
   private apply([events, wire, plain]: EngineResult): void {
     if (wire && this.socket.writable) this.socket.write(wire);
+    if (events & EngineEvent.StoreWork) {
+      const [writes, deletes] = this.engine.takeStoreWork();
+      applyStoreWork(this.context.tier, writes, deletes);
+    }
+    if (events & EngineEvent.Lookup) this.lookup();
     if (events & EngineEvent.HandshakeDone) this.conn._onSecure(() => this.engine.info());
     if (plain && !this.conn._onData(plain)) this.socket.pause();
     // close_notify: the readable side ends; our answer follows from end() (TLSConnection ends its
@@ -121,6 +128,18 @@ class DuplexTransport implements Transport {
       this.socket.end(); // let the alert go out, then close
       this.conn._onClose(outcome);
     }
+  }
+
+  // The handshake waits for the store; more input is buffered meanwhile.
+  private lookup(): void {
+    const tier = this.context.tier;
+    const answer = tier ? tier.lookup(this.engine.lookupId()) : Promise.resolve(null);
+    void answer.then((der) => {
+      if (this.conn.closeInfo !== null) return; // gone meanwhile
+      const result = this.engine.resolveLookup(der);
+      if (der && tier) tier.taken(result[4]);
+      this.apply(result.slice(0, 4) as EngineResult);
+    });
   }
 
   private onEnd(): void {
@@ -169,7 +188,7 @@ export function wrap(socket: Duplex, options: WrapOptions): TLSConnection {
     rethrowNative(err, 'wrap');
   }
   const conn = new TLSConnection();
-  const transport = new DuplexTransport(conn, socket, engine);
+  const transport = new DuplexTransport(conn, socket, engine, context);
   if (noDelay) transport.setNoDelay(true);
   conn.attach(transport);
   return conn;

@@ -68,6 +68,7 @@ ContextCore::ContextCore() {
   SSL_CTX_sess_set_cache_size(c, 20480);
   SSL_CTX_set_timeout(c, 300);
   SSL_CTX_sess_set_new_cb(c, OnNewSession);
+  SSL_CTX_sess_set_remove_cb(c, OnRemoveSession);  // the index is on (tickets are off)
   SSL_CTX_set_alpn_select_cb(c, OnAlpnSelect, this);
 }
 
@@ -180,6 +181,7 @@ void ContextCore::SetTickets(bool enabled) {
   } else {
     SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
   }
+  UpdateIndexing();
 }
 
 void ContextCore::SetNumTickets(size_t n) { SSL_CTX_set_num_tickets(ctx_.get(), n); }
@@ -242,6 +244,10 @@ bool ContextCore::RemoveSession(const std::string& id) {
                         static_cast<unsigned int>(id.size()));
     SSL_SESSION_set_protocol_version(probe.get(), version);
     if (SSL_CTX_remove_session(ctx_.get(), probe.get()) == 1) {
+      {
+        std::lock_guard<std::mutex> lock(index_mutex_);
+        index_.erase(id);
+      }
       QueueId(SessionEventType::kRemoved, id);
       return true;
     }
@@ -263,9 +269,7 @@ ContextCore::SinkId ContextCore::AddEventSink(std::function<void()> notify) {
   SinkId id = next_sink_++;
   sinks_.push_back({id, std::move(notify), {}});
   sink_count_.store(sinks_.size());
-  // The remove callback only serves these events. Left unset otherwise, because its mere presence
-  // makes OpenSSL cache TLS 1.3 sessions sent as stateless tickets, which never resume from the cache.
-  SSL_CTX_sess_set_remove_cb(ctx_.get(), OnRemoveSession);
+  UpdateRemoveCallback();
   return id;
 }
 
@@ -278,7 +282,131 @@ void ContextCore::RemoveEventSink(SinkId id) {
     }
   }
   sink_count_.store(sinks_.size());
-  if (sinks_.empty()) SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
+  UpdateRemoveCallback();
+}
+
+void ContextCore::UpdateRemoveCallback() {
+  // The remove callback serves the events and the store's index. Left unset otherwise, because its mere
+  // presence makes OpenSSL cache TLS 1.3 sessions sent as stateless tickets, which never resume from
+  // the cache.
+  bool needed = !sinks_.empty() || indexed();
+  SSL_CTX_sess_set_remove_cb(ctx_.get(), needed ? OnRemoveSession : nullptr);
+}
+
+void ContextCore::SetStoreEnabled(bool on) {
+  store_enabled_.store(on);
+  SSL_CTX_set_client_hello_cb(ctx_.get(), on ? OnClientHello : nullptr, on ? this : nullptr);
+  UpdateIndexing();
+}
+
+void ContextCore::UpdateIndexing() {
+  bool on = store_enabled() || (SSL_CTX_get_options(ctx_.get()) & SSL_OP_NO_TICKET) != 0;
+  {
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    if (on != indexed()) index_.clear();  // sessions cached meanwhile are not indexed: start afresh
+    index_enabled_.store(on);
+  }
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  UpdateRemoveCallback();
+}
+
+bool ContextCore::Indexed(const std::string& id) {
+  std::lock_guard<std::mutex> lock(index_mutex_);
+  return index_.count(id) != 0;
+}
+
+void ContextCore::Index(SSL_SESSION* sess, bool add) {
+  if (!indexed()) return;
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  std::string key(reinterpret_cast<const char*>(id), len);
+  std::lock_guard<std::mutex> lock(index_mutex_);
+  if (add) {
+    index_[key] = sess;
+  } else {
+    auto it = index_.find(key);
+    if (it != index_.end() && it->second == sess) index_.erase(it);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> ContextCore::ExportSessions() {
+  ErrorQueueGuard guard;
+  std::vector<std::pair<std::string, std::string>> out;
+  long now = static_cast<long>(time(nullptr));
+  std::lock_guard<std::mutex> lock(index_mutex_);
+  for (const auto& [id, sess] : index_) {
+    if (SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) <= now) continue;
+    int len = i2d_SSL_SESSION(sess, nullptr);
+    if (len <= 0) continue;
+    std::string der(static_cast<size_t>(len), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(&der[0]);
+    if (i2d_SSL_SESSION(sess, &p) == len) out.emplace_back(id, std::move(der));
+  }
+  return out;
+}
+
+bool ContextCore::ImportSession(SSL_SESSION* sess) {
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  return AddStoredSession(sess, std::string(reinterpret_cast<const char*>(id), len));
+}
+
+namespace {
+
+// The session a ClientHello offers for stateful resumption: the TLS 1.3 PSK identity (OpenSSL 3 sends
+// the session id as the ticket when tickets are off) when TLS 1.3 will be negotiated, else the TLS 1.2
+// session id. TLS 1.3 clients also send a random legacy session id, which is never a session: looking
+// it up would cost every full TLS 1.3 handshake a store round trip. Empty: nothing to look up.
+std::string OfferedSessionId(SSL* ssl, bool* tls13) {
+  const unsigned char* p = nullptr;
+  size_t len = 0;
+  *tls13 = false;
+  int max = SSL_get_max_proto_version(ssl);
+  if ((max == 0 || max >= TLS1_3_VERSION) && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) == 1 &&
+      len >= 1 && p[0] + 1u <= len) {
+    for (size_t i = 1; i + 1 < 1u + p[0]; i += 2) {
+      if (p[i] == 0x03 && p[i + 1] == 0x04) *tls13 = true;
+    }
+  }
+  if (*tls13) {
+    // pre_shared_key: u16 identities length, then u16 identity length, identity, u32 age.
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &len) != 1 || len < 4) return {};
+    size_t id_len = (static_cast<size_t>(p[2]) << 8) | p[3];
+    if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH || 4 + id_len > len) return {};  // a stateless ticket
+    return std::string(reinterpret_cast<const char*>(p + 4), id_len);
+  }
+  len = SSL_client_hello_get0_session_id(ssl, &p);
+  return std::string(reinterpret_cast<const char*>(p), len);
+}
+
+}  // namespace
+
+int ContextCore::OnClientHello(SSL* ssl, int*, void* arg) {
+  auto* self = static_cast<ContextCore*>(arg);
+  auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl));
+  if (observer == nullptr || !self->store_enabled()) return SSL_CLIENT_HELLO_SUCCESS;
+  bool tls13 = false;
+  std::string id = OfferedSessionId(ssl, &tls13);
+  // An internal cache hit goes on without JavaScript; a miss asks the store, once.
+  if (id.empty() || self->Indexed(id)) return SSL_CLIENT_HELLO_SUCCESS;
+  return observer->OnCacheMiss(id) ? SSL_CLIENT_HELLO_RETRY : SSL_CLIENT_HELLO_SUCCESS;
+}
+
+bool ContextCore::AddStoredSession(SSL_SESSION* sess, const std::string& id) {
+  unsigned int len = 0;
+  const unsigned char* sid = SSL_SESSION_get_id(sess, &len);
+  unsigned int ctx_len = 0;
+  const unsigned char* sid_ctx = SSL_SESSION_get0_id_context(sess, &ctx_len);
+  int version = SSL_SESSION_get_protocol_version(sess);
+  bool fits = std::string(reinterpret_cast<const char*>(sid), len) == id &&
+              std::string(reinterpret_cast<const char*>(sid_ctx), ctx_len) == sid_ctx_ &&
+              (version == TLS1_2_VERSION || version == TLS1_3_VERSION) && SSL_SESSION_is_resumable(sess) == 1 &&
+              SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) > static_cast<long>(time(nullptr));
+  if (!fits) return false;
+  if (SSL_CTX_add_session(ctx_.get(), sess) != 1) return false;
+  MarkCached(sess, true);
+  Index(sess, true);
+  return true;
 }
 
 std::vector<SessionEvent> ContextCore::TakeEvents(SinkId id) {
@@ -292,15 +420,20 @@ std::vector<SessionEvent> ContextCore::TakeEvents(SinkId id) {
 
 int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
   MarkCached(sess, true);  // called after SSL_CTX_add_session
+  ContextCore* self = From(SSL_get_SSL_CTX(ssl));
+  if (self != nullptr) self->Index(sess, true);
   if (auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl))) observer->OnSessionCached(sess);
-  if (ContextCore* self = From(SSL_get_SSL_CTX(ssl))) self->Queue(SessionEventType::kAdded, sess);
+  if (self != nullptr) self->Queue(SessionEventType::kAdded, sess);
   return 0;  // the internal cache keeps its own reference; we take none
 }
 
 void ContextCore::OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess) {
   if (!IsCached(sess)) return;  // was not in the cache
   MarkCached(sess, false);
-  if (ContextCore* self = From(ctx)) self->Queue(SessionEventType::kRemoved, sess);
+  ContextCore* self = From(ctx);
+  if (self == nullptr) return;
+  self->Index(sess, false);
+  self->Queue(SessionEventType::kRemoved, sess);
 }
 
 void ContextCore::Queue(SessionEventType type, SSL_SESSION* sess) {

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ssl_ptr.h"
@@ -43,6 +45,9 @@ struct CacheStats {
 class SessionObserver {
  public:
   virtual void OnSessionCached(SSL_SESSION* sess) = 0;
+  // With a second tier on: the ClientHello offers session `id`, which the internal cache does not hold.
+  // True suspends the handshake until the owner has asked the store (SSL_CLIENT_HELLO_RETRY).
+  virtual bool OnCacheMiss(const std::string& id) = 0;
 
  protected:
   ~SessionObserver() = default;
@@ -80,6 +85,22 @@ class ContextCore {
   // The internal cache.
   void FlushSessions(bool expired_only);
   bool RemoveSession(const std::string& id);
+
+  // The second tier (a session store behind the cache, lib/store.ts). While it is on, a ClientHello
+  // that offers a session the cache does not hold is suspended until the store has answered
+  // (SessionObserver::OnCacheMiss).
+  void SetStoreEnabled(bool on);
+  bool store_enabled() const { return store_enabled_.load(std::memory_order_relaxed); }
+  // Adds a session from the store to the internal cache, if OpenSSL would resume it here: the id that
+  // was offered, this context's session id context, TLS 1.2 or 1.3, resumable, not expired. False: rejected.
+  bool AddStoredSession(SSL_SESSION* sess, const std::string& id);
+  // Every live session in the cache as (id, DER), for a warm restart (exportSessions); empty when the
+  // cache is not indexed (tickets on, no store). ImportSession adds one back if it still fits.
+  std::vector<std::pair<std::string, std::string>> ExportSessions();
+  bool ImportSession(SSL_SESSION* sess);
+  // The index of the cache (id -> session) behind the lookups and the export: kept while tickets are
+  // off or a store is on (it needs the remove callback, which changes caching when tickets are on).
+  bool indexed() const { return index_enabled_.load(std::memory_order_relaxed); }
   CacheStats Stats() const;
   long CacheSize() const { return SSL_CTX_sess_get_cache_size(ctx_.get()); }
   long Timeout() const { return SSL_CTX_get_timeout(ctx_.get()); }
@@ -96,6 +117,11 @@ class ContextCore {
 
  private:
   static int OnNewSession(SSL* ssl, SSL_SESSION* sess);
+  static int OnClientHello(SSL* ssl, int* al, void* arg);
+  bool Indexed(const std::string& id);
+  void Index(SSL_SESSION* sess, bool add);
+  void UpdateRemoveCallback();  // with the events lock held
+  void UpdateIndexing();
   static void OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess);
   static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                           const unsigned char* in, unsigned int inlen, void* arg);
@@ -112,6 +138,12 @@ class ContextCore {
   std::mutex events_mutex_;
   std::vector<Sink> sinks_;
   std::atomic<size_t> sink_count_{0};
+  std::atomic<bool> store_enabled_{false};
+  std::atomic<bool> index_enabled_{true};  // tickets are off by default
+  std::mutex index_mutex_;
+  // The sessions in the internal cache by id: a pointer stays valid while indexed, because OpenSSL
+  // frees a session only after the remove callback that takes it out of here has returned.
+  std::unordered_map<std::string, SSL_SESSION*> index_;
   SinkId next_sink_ = 1;
   std::string sid_ctx_;
 };

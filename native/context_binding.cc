@@ -3,6 +3,7 @@
 #include "addon_data.h"
 #include "binding_util.h"
 #include "context_registry.h"
+#include "errors.h"
 
 namespace osc {
 
@@ -19,6 +20,9 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
           InstanceMethod<&SecureContextWrap::Stats>("stats"),
           InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
           InstanceMethod<&SecureContextWrap::Share>("share"),
+          InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
+          InstanceMethod<&SecureContextWrap::ExportSessions>("exportSessions"),
+          InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
           StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
       });
   DataOf(env).secure_context = Napi::Persistent(fn);
@@ -33,11 +37,19 @@ std::shared_ptr<ContextCore> SecureContextWrap::CoreOf(const Napi::Value& value)
   return Unwrap(value.As<Napi::Object>())->core_;
 }
 
-// new SecureContext(options), or (from fromShared) new SecureContext(External<shared_ptr<ContextCore>>)
+namespace {
+
+// The context fromShared() is constructing a wrap for (this thread, during that call only). Not an
+// External: its tracking allocation lives until a GC that a terminating worker never runs.
+thread_local const std::shared_ptr<ContextCore>* t_adopting = nullptr;
+
+}  // namespace
+
+// new SecureContext(options); from fromShared(), over an existing context
 SecureContextWrap::SecureContextWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
   Napi::Env env = info.Env();
-  if (info[0].IsExternal()) {
-    core_ = *info[0].As<Napi::External<std::shared_ptr<ContextCore>>>().Data();
+  if (t_adopting != nullptr) {
+    core_ = *t_adopting;
     return;
   }
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext: options must be an object");
@@ -107,6 +119,38 @@ Napi::Value SecureContextWrap::Remove(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core_->RemoveSession(BytesOf(info[0])));
 }
 
+Napi::Value SecureContextWrap::SetStoreEnabled(const Napi::CallbackInfo& info) {
+  core_->SetStoreEnabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// exportSessions() -> [[id, der]...] of every live cached session, or null when the cache is not indexed.
+Napi::Value SecureContextWrap::ExportSessions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_->indexed()) return env.Null();
+  auto sessions = core_->ExportSessions();
+  Napi::Array out = Napi::Array::New(env, sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, CopyBuffer(env, sessions[i].first));
+    pair.Set(1u, CopyBuffer(env, sessions[i].second));
+    out.Set(static_cast<uint32_t>(i), pair);
+  }
+  return out;
+}
+
+// importSession(der) -> whether it was added (same session id context, TLS 1.2/1.3, not expired, new).
+Napi::Value SecureContextWrap::ImportSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "importSession expects a Buffer");
+  auto der = info[0].As<Napi::Buffer<unsigned char>>();
+  ErrorQueueGuard guard;
+  const unsigned char* p = der.Data();
+  SessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.Length())));
+  bool ok = sess && p == der.Data() + der.Length() && core_->ImportSession(sess.get());
+  return Napi::Boolean::New(env, ok);
+}
+
 // share() -> id: another thread of this process finds the same context with fromShared(id).
 Napi::Value SecureContextWrap::Share(const Napi::CallbackInfo& info) {
   try {
@@ -122,9 +166,16 @@ Napi::Value SecureContextWrap::FromShared(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "fromShared: expected an id string");
   std::shared_ptr<ContextCore> core = FindSharedContext(info[0].As<Napi::String>().Utf8Value());
   if (!core) return env.Null();
-  // The External lives only during the constructor call, which copies the shared_ptr.
-  Napi::External<std::shared_ptr<ContextCore>> ext = Napi::External<std::shared_ptr<ContextCore>>::New(env, &core);
-  return DataOf(env).secure_context.New({ext});
+  t_adopting = &core;
+  Napi::Object wrap;
+  try {
+    wrap = DataOf(env).secure_context.New({});
+  } catch (...) {
+    t_adopting = nullptr;
+    throw;
+  }
+  t_adopting = nullptr;
+  return wrap;
 }
 
 Napi::Value SecureContextWrap::Stats(const Napi::CallbackInfo& info) {

@@ -28,6 +28,9 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value SetEventHandler(const Napi::CallbackInfo& info);
   Napi::Value Share(const Napi::CallbackInfo& info);
+  Napi::Value SetStoreEnabled(const Napi::CallbackInfo& info);
+  Napi::Value ExportSessions(const Napi::CallbackInfo& info);
+  Napi::Value ImportSession(const Napi::CallbackInfo& info);
   static Napi::Value FromShared(const Napi::CallbackInfo& info);
   void StopEvents();
 

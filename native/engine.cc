@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 #include "errors.h"
@@ -85,9 +86,58 @@ Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
 
 Engine::~Engine() { Finish(TransportEnd::kLocal); }
 
+namespace {
+
+std::string IdOf(SSL_SESSION* sess) {
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+  return std::string(reinterpret_cast<const char*>(id), len);
+}
+
+}  // namespace
+
 void Engine::OnSessionCached(SSL_SESSION* sess) {
+  if (context_->store_enabled()) {
+    int len = i2d_SSL_SESSION(sess, nullptr);
+    if (len > 0) {
+      std::string der(static_cast<size_t>(len), '\0');
+      auto* p = reinterpret_cast<unsigned char*>(&der[0]);
+      if (i2d_SSL_SESSION(sess, &p) == len) {
+        long left = SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) - static_cast<long>(time(nullptr));
+        store_writes_.push_back({IdOf(sess), std::move(der), left > 0 ? left : 1});
+      }
+    }
+  }
   if (policy_ != UncleanPolicy::kDrop) return;
   if (SSL_SESSION_up_ref(sess) == 1) added_sessions_.emplace_back(sess);
+}
+
+bool Engine::OnCacheMiss(const std::string& id) {
+  if (lookup_done_) return false;
+  lookup_id_ = id;
+  lookup_pending_ = true;
+  return true;
+}
+
+unsigned Engine::ResolveLookup(const unsigned char* der, size_t len, bool* accepted) {
+  *accepted = false;
+  if (!lookup_pending_) return 0;
+  if (der != nullptr && len > 0 && ssl_) {
+    ErrorQueueGuard guard;
+    const unsigned char* p = der;
+    SessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(len)));
+    *accepted = sess && p == der + len && context_->AddStoredSession(sess.get(), lookup_id_);
+  }
+  lookup_pending_ = false;
+  lookup_done_ = true;
+  return Advance();
+}
+
+void Engine::TakeStoreWork(std::vector<StoreWrite>* writes, std::vector<std::string>* deletes) {
+  writes->swap(store_writes_);
+  deletes->swap(store_deletes_);
+  store_writes_.clear();
+  store_deletes_.clear();
 }
 
 void Engine::Receive(const char* data, size_t len) {
@@ -103,15 +153,16 @@ unsigned Engine::Fail(unsigned events, const char* fallback) {
 }
 
 unsigned Engine::Advance() {
-  if (!ssl_ || fatal_) return 0;
+  if (!ssl_ || fatal_ || lookup_pending_) return 0;
   ErrorQueueGuard guard;
   unsigned events = 0;
   if (!handshake_done_) {
     int r = SSL_do_handshake(ssl_.get());
     if (r != 1) {
       int err = SSL_get_error(ssl_.get(), r);
-      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return Fail(events, "handshake failed");
-      return PendingCiphertext() > 0 ? static_cast<unsigned>(kCiphertext) : 0u;
+      if (err == SSL_ERROR_WANT_CLIENT_HELLO_CB) events |= kLookup;
+      else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return Fail(events, "handshake failed");
+      return events | (PendingCiphertext() > 0 ? static_cast<unsigned>(kCiphertext) : 0u);
     }
     handshake_done_ = true;
     session_ = Info();
@@ -119,6 +170,7 @@ unsigned Engine::Advance() {
   }
   events = ReadPlaintext(events);
   if (PendingCiphertext() > 0) events |= kCiphertext;
+  if (has_store_work()) events |= kStoreWork;
   return events;
 }
 
@@ -244,9 +296,18 @@ const Outcome& Engine::Finish(TransportEnd how, const char* sys_code) {
       SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     } else {
       SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
-      for (const SessionPtr& sess : added_sessions_) SSL_CTX_remove_session(ctx, sess.get());
-      if (SSL_SESSION* current = SSL_get_session(ssl)) SSL_CTX_remove_session(ctx, current);
+      for (const SessionPtr& sess : added_sessions_) {
+        SSL_CTX_remove_session(ctx, sess.get());
+        if (context_->store_enabled()) store_deletes_.push_back(IdOf(sess.get()));
+      }
+      if (SSL_SESSION* current = SSL_get_session(ssl)) {
+        SSL_CTX_remove_session(ctx, current);
+        if (context_->store_enabled()) store_deletes_.push_back(IdOf(current));
+      }
     }
+  } else if (fatal_ && handshake_done_ && context_->store_enabled()) {
+    // OpenSSL removed the session of a connection that failed: so does the store.
+    if (SSL_SESSION* current = SSL_get_session(ssl)) store_deletes_.push_back(IdOf(current));
   }
   added_sessions_.clear();
   ssl_.reset();

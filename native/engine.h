@@ -48,6 +48,15 @@ enum EngineEvent : unsigned {
   kPeerClosed = 1u << 2,     // close_notify received; answer with Shutdown()
   kFatal = 1u << 3,          // TLS failure; error() says why, alert (if any) is in the ciphertext
   kCiphertext = 1u << 4,     // ciphertext is waiting to be sent
+  kLookup = 1u << 5,         // the handshake waits for the store: lookup_id(), then ResolveLookup()
+  kStoreWork = 1u << 6,      // sessions to write to the store or delete from it: TakeStoreWork()
+};
+
+// A session for the store (write-behind): its id, DER and remaining lifetime.
+struct StoreWrite {
+  std::string id;
+  std::string der;
+  long ttl_seconds;
 };
 
 struct SessionInfo {
@@ -74,6 +83,17 @@ class Engine final : public SessionObserver {
   bool Write(const char* data, size_t len);
   // Sends close_notify (SSL_shutdown). Non-blocking by construction: the alert lands in the write BIO.
   unsigned Shutdown();
+  // The store's answer to kLookup: the session's DER, or null for none (a miss, an error, a timeout, a
+  // blob that did not decrypt). Adds it to the internal cache when it belongs there (true), and goes on
+  // with the handshake either way: the events of that.
+  unsigned ResolveLookup(const unsigned char* der, size_t len, bool* accepted);
+  const std::string& lookup_id() const { return lookup_id_; }
+  bool lookup_pending() const { return lookup_pending_; }
+  // What the store must hear of: new sessions, and ids that left the cache for good (remove by the
+  // drop policy, a fatal error). Empty unless the context has a store.
+  void TakeStoreWork(std::vector<StoreWrite>* writes, std::vector<std::string>* deletes);
+  bool has_store_work() const { return !store_writes_.empty() || !store_deletes_.empty(); }
+
   // SSL_set_shutdown: mark the connection shut down as far as the session cache is concerned. Only
   // SSL_SENT_SHUTDOWN and SSL_RECEIVED_SHUTDOWN are taken; other bits are ignored.
   void SetShutdownFlags(int flags);
@@ -101,6 +121,7 @@ class Engine final : public SessionObserver {
   // Remembers the sessions this connection added to the cache, so that the "drop" policy can remove
   // every one (TLS 1.3 adds one per ticket).
   void OnSessionCached(SSL_SESSION* sess) override;
+  bool OnCacheMiss(const std::string& id) override;
 
  private:
   void Decide(TransportEnd how, const char* sys_code);
@@ -119,6 +140,11 @@ class Engine final : public SessionObserver {
   SessionInfo session_;
   std::string error_;
   Outcome outcome_;
+  std::string lookup_id_;  // the session id the store is asked for
+  bool lookup_pending_ = false;
+  bool lookup_done_ = false;  // asked once: a second ClientHello callback goes on
+  std::vector<StoreWrite> store_writes_;
+  std::vector<std::string> store_deletes_;
   bool handshake_done_ = false;
   bool peer_closed_ = false;
   bool peer_closed_first_ = false;  // the peer's close_notify was not an answer to ours

@@ -33,6 +33,26 @@ Napi::Array OutcomeToJs(Napi::Env env, const Outcome& o) {
   return out;
 }
 
+Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine) {
+  std::vector<StoreWrite> writes;
+  std::vector<std::string> deletes;
+  engine.TakeStoreWork(&writes, &deletes);
+  Napi::Array w = Napi::Array::New(env, writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    Napi::Array one = Napi::Array::New(env, 3);
+    one.Set(0u, CopyBuffer(env, writes[i].id));
+    one.Set(1u, CopyBuffer(env, writes[i].der));
+    one.Set(2u, Napi::Number::New(env, static_cast<double>(writes[i].ttl_seconds)));
+    w.Set(static_cast<uint32_t>(i), one);
+  }
+  Napi::Array d = Napi::Array::New(env, deletes.size());
+  for (size_t i = 0; i < deletes.size(); ++i) d.Set(static_cast<uint32_t>(i), CopyBuffer(env, deletes[i]));
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, w);
+  out.Set(1u, d);
+  return out;
+}
+
 Napi::Function EngineWrap::Init(Napi::Env env) {
   return DefineClass(env, "Engine",
                      {
@@ -43,6 +63,9 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::GetShutdown>("getShutdown"),
                          InstanceMethod<&EngineWrap::Finish>("finish"),
                          InstanceMethod<&EngineWrap::Info>("info"),
+                         InstanceMethod<&EngineWrap::LookupId>("lookupId"),
+                         InstanceMethod<&EngineWrap::ResolveLookup>("resolveLookup"),
+                         InstanceMethod<&EngineWrap::TakeStoreWork>("takeStoreWork"),
                      });
 }
 
@@ -126,5 +149,30 @@ Napi::Value EngineWrap::Finish(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::Info(const Napi::CallbackInfo& info) {
   return SessionInfoToJs(info.Env(), engine_->session());
 }
+
+}  // namespace osc
+
+namespace osc {
+
+Napi::Value EngineWrap::LookupId(const Napi::CallbackInfo& info) {
+  return CopyBuffer(info.Env(), engine_->lookup_id());
+}
+
+// resolveLookup(der | null) -> EngineResult with [4] = whether the stored session was taken.
+Napi::Value EngineWrap::ResolveLookup(const Napi::CallbackInfo& info) {
+  bool accepted = false;
+  unsigned events = 0;
+  if (info[0].IsBuffer()) {
+    auto der = info[0].As<Napi::Buffer<unsigned char>>();
+    events = engine_->ResolveLookup(der.Data(), der.Length(), &accepted);
+  } else {
+    events = engine_->ResolveLookup(nullptr, 0, &accepted);
+  }
+  Napi::Array out = Result(info.Env(), events).As<Napi::Array>();
+  out.Set(4u, Napi::Boolean::New(info.Env(), accepted));
+  return out;
+}
+
+Napi::Value EngineWrap::TakeStoreWork(const Napi::CallbackInfo& info) { return StoreWorkToJs(info.Env(), *engine_); }
 
 }  // namespace osc

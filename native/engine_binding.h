@@ -14,6 +14,8 @@ namespace osc {
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info);
 // [ending, clean, code | undefined, reason | undefined] for JS (lib/binding.ts NativeOutcome).
 Napi::Array OutcomeToJs(Napi::Env env, const Outcome& outcome);
+// [[id, der, ttlSeconds]...] and [id...] for JS (lib/binding.ts NativeStoreWork): the engine's store work.
+Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine);
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
@@ -28,6 +30,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value GetShutdown(const Napi::CallbackInfo& info);
   Napi::Value Finish(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value LookupId(const Napi::CallbackInfo& info);
+  Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
+  Napi::Value TakeStoreWork(const Napi::CallbackInfo& info);
   // [events, ciphertext | undefined, plaintext | undefined, error | undefined]
   Napi::Value Result(Napi::Env env, unsigned events);
 

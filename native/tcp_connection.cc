@@ -128,6 +128,8 @@ void TcpConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void TcpConnection::Handle(unsigned events) {
+  if (events & kStoreWork) server_->ReportStoreWork(engine_);
+  if (events & kLookup) server_->AskStore(this, engine_.lookup_id());
   bool secured = (events & kHandshakeDone) != 0;
   if (secured) Enter(State::kOpen);
   if (events & kFatal) {
@@ -317,11 +319,20 @@ int TcpConnection::SetKeepAlive(bool on, unsigned delay_s) {
 void TcpConnection::Close(TransportEnd how, const char* sys_code) {
   if (Gone()) return;
   engine_.Finish(how, sys_code);  // decides the outcome unless something already did
+  if (engine_.lookup_pending()) server_->ForgetLookup(this);
   Enter(State::kClosing);
   ReadStop();
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
+}
+
+bool TcpConnection::ResolveLookup(const unsigned char* der, size_t len) {
+  if (Gone()) return false;
+  bool accepted = false;
+  unsigned events = engine_.ResolveLookup(der, len, &accepted);
+  server_->Guard([&] { Handle(events); });
+  return accepted;
 }
 
 const Outcome& TcpConnection::Destroy() {
@@ -335,6 +346,8 @@ const Outcome& TcpConnection::Destroy() {
 void TcpConnection::OnClosed(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
   if (--self->open_handles_ > 0) return;
+  // What the close did to the cache (drop policy, a fatal error) goes to the store too.
+  self->server_->Guard([&] { self->server_->ReportStoreWork(self->engine_); });
   if (self->wrap_ != nullptr) {
     self->wrap_->Unbind();
     self->wrap_ = nullptr;

@@ -52,6 +52,8 @@ class TcpConnection {
   int SetKeepAlive(bool on, unsigned delay_s);
   // JS destroyed its side: it is told nothing more, and hears the outcome from this call.
   const Outcome& Destroy();
+  // The store answered the lookup the handshake waits for (null: no session): true when it was taken.
+  bool ResolveLookup(const unsigned char* der, size_t len);
 
  private:
   struct WriteReq;

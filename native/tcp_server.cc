@@ -12,6 +12,7 @@
 
 #include "addon_data.h"
 #include "binding_util.h"
+#include "engine_binding.h"
 #include "context_binding.h"
 #include "sockaddr.h"
 #include "tcp_connection.h"
@@ -29,6 +30,7 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::CloseConnections>("closeConnections"),
                          InstanceMethod<&TcpServer::Serve>("serve"),
                          InstanceMethod<&TcpServer::Adopt>("adopt"),
+                         InstanceMethod<&TcpServer::ResolveLookup>("resolveLookup"),
                      });
 }
 
@@ -76,6 +78,8 @@ TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_bu
   callbacks_.connection = Callback(cb, "connection");
   callbacks_.client_error = Callback(cb, "clientError");
   callbacks_.close = Callback(cb, "close");
+  callbacks_.lookup = Callback(cb, "lookup");
+  callbacks_.store_work = Callback(cb, "storeWork");
   callbacks_.read = Callback(cb, "read");
   callbacks_.end = Callback(cb, "end");
   callbacks_.drain = Callback(cb, "drain");
@@ -96,6 +100,7 @@ TcpServer::~TcpServer() {
 
 void TcpServer::RefCallbacks(bool strong) {
   for (Napi::FunctionReference* r : {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close,
+                                     &callbacks_.lookup, &callbacks_.store_work,
                                      &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed}) {
     strong ? r->Ref() : r->Unref();
   }
@@ -266,6 +271,55 @@ void TcpServer::ReportClientError(const Outcome& o, const std::string& address, 
   Call(env.Global(), callbacks_.client_error.Value(),
        {Napi::String::New(env, o.code), Napi::String::New(env, o.reason), Napi::String::New(env, address),
         Napi::Number::New(env, port)});
+}
+
+void TcpServer::AskStore(TcpConnection* conn, const std::string& id) {
+  if (exiting()) return;  // no answer will come: the handshake timeout or the teardown ends it
+  double token = next_lookup_++;
+  lookups_[token] = conn;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Call(env.Global(), callbacks_.lookup.Value(), {Napi::Number::New(env, token), CopyBuffer(env, id)});
+}
+
+void TcpServer::ForgetLookup(TcpConnection* conn) {
+  for (auto it = lookups_.begin(); it != lookups_.end(); ++it) {
+    if (it->second == conn) {
+      lookups_.erase(it);
+      return;
+    }
+  }
+}
+
+// resolveLookup(token, der | null) -> whether the stored session was taken; undefined for a connection
+// that is gone by now.
+Napi::Value TcpServer::ResolveLookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto it = lookups_.find(info[0].ToNumber().DoubleValue());
+  if (it == lookups_.end()) return env.Undefined();  // the connection is gone
+  TcpConnection* conn = it->second;
+  lookups_.erase(it);
+  bool accepted = false;
+  if (info[1].IsBuffer()) {
+    auto der = info[1].As<Napi::Buffer<unsigned char>>();
+    accepted = conn->ResolveLookup(der.Data(), der.Length());
+  } else {
+    accepted = conn->ResolveLookup(nullptr, 0);
+  }
+  return Napi::Boolean::New(env, accepted);
+}
+
+void TcpServer::ReportStoreWork(Engine& engine) {
+  if (!engine.has_store_work()) return;
+  if (exiting()) {
+    std::vector<StoreWrite> w;
+    std::vector<std::string> d;
+    return engine.TakeStoreWork(&w, &d);
+  }
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Array work = StoreWorkToJs(env, engine);
+  Call(env.Global(), callbacks_.store_work.Value(), {work.Get(0u), work.Get(1u)});
 }
 
 void TcpServer::Forget(TcpConnection* conn) {

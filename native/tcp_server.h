@@ -10,6 +10,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "engine.h"
 
@@ -31,6 +32,8 @@ struct ServerCallbacks {
   Napi::FunctionReference connection;    // (handle, remoteAddress, remotePort, localAddress, localPort) -> receiver
   Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone
+  Napi::FunctionReference lookup;        // (token, sessionId): ask the store; answer with resolveLookup(token, der)
+  Napi::FunctionReference store_work;    // (writes, deletes): sessions for the store (lib/binding.ts NativeStoreWork)
   // Per connection, with the receiver returned by `connection` as `this`:
   Napi::FunctionReference read;    // (plaintext) -> false to pause reading
   Napi::FunctionReference end;     // (): close_notify received
@@ -86,6 +89,10 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   // A handshake failed or timed out (the client_error callback; no JS while exiting).
   void ReportClientError(const Outcome& outcome, const std::string& address, int port);
   void Forget(TcpConnection* conn);  // a connection finished closing
+  // The store: a handshake waits for the answer to a lookup; sessions to write or delete.
+  void AskStore(TcpConnection* conn, const std::string& id);
+  void ForgetLookup(TcpConnection* conn);
+  void ReportStoreWork(Engine& engine);
 
  private:
   // kIdle ──listen()/serve()──► kListening ──close()──► kDraining ──(listener closed, no connections)──► kIdle
@@ -101,6 +108,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value CloseConnections(const Napi::CallbackInfo& info);
   Napi::Value Serve(const Napi::CallbackInfo& info);
   Napi::Value Adopt(const Napi::CallbackInfo& info);
+  Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   void StartServing(Napi::Env env);
   void CloseListener();
   void CloseAll();
@@ -119,6 +127,8 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
   std::list<TcpConnection*> connections_;
+  std::unordered_map<double, TcpConnection*> lookups_;  // by token, while a handshake waits for the store
+  double next_lookup_ = 1;
   std::unique_ptr<char[]> read_buf_;  // one per server: every read is consumed before the next
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
 };

@@ -3,7 +3,7 @@
 //   { connections, resumed, failed, seconds, serverCpu, clientCpu, bytes }
 // with server CPU sampled from /proc around the timed phase only.
 const path = require('path');
-const { run } = require('./proc');
+const { run, machineBusySeconds } = require('./proc');
 
 const BIN = path.join(__dirname, '..', 'bin');
 
@@ -44,18 +44,22 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
   if (bytes) args.push('--bytes', String(bytes));
   if (hold) args.push('--hold', String(hold));
   let c0;
+  let m0;
+  let b0;
   let held = null;
   const out = await run(path.join(BIN, 'loadgen'), args, {
     timeoutMs: timeoutMs || (seconds + 60) * 1000,
     onLine(l, child) {
-      if (l === 'PRIMED') { c0 = server.cpu(); child.stdin.write('GO\n'); }
+      if (l === 'PRIMED') { ({ total: c0, main: m0 } = server.cpuSplit()); b0 = machineBusySeconds(); child.stdin.write('GO\n'); }
       else if (l.startsWith('HOLDING')) {
         held = { connections: +l.split(' ')[1], rssKiB: server.rss() };
         child.stdin.end(); // let it close the connections
       }
     },
   });
-  const serverCpu = server.cpu() - c0;
+  const c1 = server.cpuSplit();
+  const busy = machineBusySeconds() - b0;
+  const serverCpu = c1.total - c0;
   const j = JSON.parse(out.trim().split('\n').pop());
   return {
     connections: j.connections,
@@ -63,7 +67,11 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
     failed: j.failed,
     seconds: j.elapsed_s,
     serverCpu,
+    // under cluster: the primary's share (the rest is the workers')
+    serverCpuMain: c1.main - m0,
     clientCpu: j.cpu_s,
+    // CPU of everything else on the machine during the run (other work, the harness)
+    otherCpu: Math.max(0, busy - serverCpu - j.cpu_s),
     bytes: j.bytes,
     protocol: j.protocol,
     cipher: j.cipher,

@@ -29,6 +29,14 @@ function cpuSeconds(pid) {
   return { self: (+v[11] + +v[12]) / CLK_TCK, children: (+v[13] + +v[14]) / CLK_TCK };
 }
 
+// CPU seconds the whole machine spent busy (all cores, everything but idle and
+// iowait), from /proc/stat: to tell how much other work shared the machine.
+function machineBusySeconds() {
+  const v = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is inside user)
+  return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] || 0)) / CLK_TCK;
+}
+
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? +m[1] : NaN;
@@ -69,6 +77,7 @@ class Server {
         if (k === 'READY') { clearTimeout(t); this.port = +v; this.pid = c.pid; resolve(this); }
         else if (k === 'STATS') { try { this.stats = JSON.parse(v); } catch {} }
         else if (k === 'IMPL') this.info.impl = v;
+        else if (k === 'PIDS') this.pids = v.split(' ').map(Number); // a cluster's workers
         else if (k === 'GCDONE' && this.onGc) this.onGc();
       });
       c.on('exit', (code, sig) => { clearTimeout(t); reject(new Error(`${this.label} exited (${code ?? sig}) before READY\n${this.stderr}`)); });
@@ -76,7 +85,10 @@ class Server {
   }
 
   alive() { return this.child && this.child.exitCode === null && this.child.signalCode === null; }
-  cpu() { return cpuSeconds(this.pid).self; }
+  // CPU of the server: its process (all threads) plus, under cluster, every worker process.
+  cpu() { return [this.pid, ...(this.pids || [])].reduce((a, p) => a + cpuSeconds(p).self, 0); }
+  // The same, split: { total, main } where main is the process the harness started (a cluster's primary).
+  cpuSplit() { const main = cpuSeconds(this.pid).self; return { total: main + (this.pids || []).reduce((a, p) => a + cpuSeconds(p).self, 0), main }; }
   rss() { return rssKiB(this.pid); }
 
   // Asks a node server for a full GC (SIGUSR2 -> "GCDONE"), bounded in time.
@@ -119,4 +131,4 @@ function run(cmd, args, { timeoutMs, onLine } = {}) {
   });
 }
 
-module.exports = { Server, run, cpuSeconds, rssKiB, killAll };
+module.exports = { Server, run, cpuSeconds, rssKiB, machineBusySeconds, killAll };

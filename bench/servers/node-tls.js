@@ -1,6 +1,12 @@
 'use strict';
 // node:tls contestants.
 //   --mode tickets    node defaults: stateless TLS tickets, no server cache.
+//                     (Under cluster, node shares the first worker's ticket keys
+//                     with every worker on the same address: tickets resume on
+//                     any worker.)
+//   --mode tickets-pp tickets with per-process keys: as `tickets`, but opts out
+//                     of cluster's ticket-key sharing (as separate processes,
+//                     or hosts, without a shared key would have).
 //   --mode sessionid  the documented Node way to cache on the server:
 //                     SSL_OP_NO_TICKET + newSession/resumeSession over a Map
 //                     (bounded like OpenSSL's default cache, oldest dropped).
@@ -11,12 +17,21 @@ const { parseArgs, echo, ready } = require('./common');
 const o = parseArgs();
 const MAX = 20480;
 const cache = new Map();
-const stats = { number: 0, hits: 0, misses: 0 };
+const stats = { number: 0, hits: 0, misses: 0, connections: 0, reused: 0 };
 const opts = { cert: o.certPem, key: o.keyPem, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' };
 if (o.mode === 'sessionid') opts.secureOptions = SSL_OP_NO_TICKET;
-else if (o.mode !== 'tickets') throw new Error(`unknown --mode ${o.mode}`);
+else if (o.mode !== 'tickets' && o.mode !== 'tickets-pp') throw new Error(`unknown --mode ${o.mode}`);
 
-const server = tls.createServer(opts, echo);
+// Under cluster (cluster.js), count each worker's share of the connections.
+const counted = (conn) => {
+  stats.connections++;
+  if (conn.isSessionReused()) stats.reused++;
+  echo(conn);
+};
+const server = tls.createServer(opts, require('cluster').isWorker ? counted : echo);
+// cluster hands every worker the first worker's ticket keys through this hook
+// (lib/_tls_wrap.js _setServerData); a no-op keeps this process's own keys.
+if (o.mode === 'tickets-pp') server._setServerData = () => {};
 if (o.mode === 'sessionid') {
   server.on('newSession', (id, data, cb) => {
     if (cache.size >= MAX) cache.delete(cache.keys().next().value);
@@ -31,4 +46,5 @@ if (o.mode === 'sessionid') {
 }
 server.on('tlsClientError', () => {});
 server.listen(o.port, '127.0.0.1', () =>
-  ready(server, () => ({ ...stats, number: cache.size, mode: o.mode })));
+  ready(server, () => ({ ...stats, number: cache.size, mode: o.mode,
+    ticketKeys: o.mode === 'sessionid' ? undefined : server.getTicketKeys().toString('hex').slice(0, 16) })));
