@@ -51,8 +51,8 @@
 namespace {
 
 using osc::ContextCore;
-using osc::TransportEnd;
 using osc::Engine;
+using osc::TransportEnd;
 using osc::UncleanPolicy;
 
 constexpr char kAlpnWire[] = "\x02h2\x08http/1.1";
@@ -61,8 +61,8 @@ constexpr int kMaxPumpRounds = 32;
 
 // ENGINE_FUZZER_TRACE=1: print what happens to stderr (to read a reproducer or check the seeds).
 bool g_trace = false;
-#define TRACE(...) \
-  do { \
+#define TRACE(...)                                  \
+  do {                                              \
     if (g_trace) std::fprintf(stderr, __VA_ARGS__); \
   } while (0)
 
@@ -272,9 +272,7 @@ class Connection {
     TakeCiphertext();
   }
 
-  void Shutdown() {
-    Handle(engine_.Shutdown());
-  }
+  void Shutdown() { Handle(engine_.Shutdown()); }
 
   // Two bits of input say how the transport ended: FIN, a reset, a handshake timeout, a local close.
   void Finish(unsigned bits) {
@@ -301,8 +299,8 @@ class Connection {
       if (!moved) break;
     }
     SSL* c = client_->ssl.get();
-    Feature(kClientState, static_cast<uint64_t>(SSL_get_state(c)) << 16 | SSL_session_reused(c) << 8 |
-                              (SSL_version(c) & 0xff));
+    Feature(kClientState,
+            static_cast<uint64_t>(SSL_get_state(c)) << 16 | SSL_session_reused(c) << 8 | (SSL_version(c) & 0xff));
   }
 
  private:
@@ -399,13 +397,15 @@ void RunFrames(Connection& conn, Client* client, Reader& in) {
         conn.Shutdown();
         break;
       case 4:
-        if (client != nullptr) SSL_shutdown(client->ssl.get());
-        else conn.Receive(data, len, true);
+        if (client != nullptr)
+          SSL_shutdown(client->ssl.get());
+        else
+          conn.Receive(data, len, true);
         break;
       case 5:
         if (client != nullptr) {
-          SSL_key_update(client->ssl.get(), len > 0 && (data[0] & 1) ? SSL_KEY_UPDATE_REQUESTED
-                                                                   : SSL_KEY_UPDATE_NOT_REQUESTED);
+          SSL_key_update(client->ssl.get(),
+                         len > 0 && (data[0] & 1) ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED);
           int k = SSL_do_handshake(client->ssl.get());
           TRACE("  key update: %d %d\n", k, SSL_get_error(client->ssl.get(), k));
         } else {

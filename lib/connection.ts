@@ -126,6 +126,8 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
  * Events: `secure` (handshake done, {@link SessionDetails}), `data`, `end`, `error`
  * ({@link TLSError} for TLS failures), `timeout`, and `close` with a {@link CloseInfo}.
  */
+// The interface of the same name below only adds typed overloads of on()/once() to the class.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class TLSConnection extends Duplex {
   /** Always true; lets HTTP frameworks tell this is a TLS socket. */
   readonly encrypted = true;
@@ -218,7 +220,8 @@ export class TLSConnection extends Duplex {
       throw new RangeError(`setTimeout ms must be a number from 0 to ${2 ** 31 - 1}, got ${String(ms)}`);
     }
     this.timeoutMs = ms;
-    if (cb) ms > 0 ? this.once('timeout', cb) : this.removeListener('timeout', cb);
+    if (cb && ms > 0) this.once('timeout', cb);
+    else if (cb) this.removeListener('timeout', cb);
     this.touch();
     return this;
   }
@@ -263,7 +266,10 @@ export class TLSConnection extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    this.write_(chunks.map((c) => c.chunk), cb);
+    this.write_(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -311,6 +317,7 @@ export class TLSConnection extends Duplex {
 }
 
 /** Typed events of {@link TLSConnection} (in addition to those of stream.Duplex). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface TLSConnection {
   on(event: 'secure', listener: (session: SessionDetails) => void): this;
   on(event: 'close', listener: (info: CloseInfo) => void): this;

@@ -157,10 +157,32 @@ const DEFAULTS = {
 };
 
 const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
-  'cert', 'certFile', 'key', 'keyFile', 'passphrase', 'ca', 'caFile', 'requestCert', 'rejectUnauthorized',
-  'minVersion', 'maxVersion', 'ciphers', 'ciphersuites', 'ALPNProtocols', 'sessionCache', 'sessionCacheSize',
-  'sessionTimeout', 'tickets', 'numTickets', 'sessionIdContext', 'serviceName', 'store', 'storeKey',
-  'storeTimeout', 'storeFailures', 'storeRetryAfter',
+  'cert',
+  'certFile',
+  'key',
+  'keyFile',
+  'passphrase',
+  'ca',
+  'caFile',
+  'requestCert',
+  'rejectUnauthorized',
+  'minVersion',
+  'maxVersion',
+  'ciphers',
+  'ciphersuites',
+  'ALPNProtocols',
+  'sessionCache',
+  'sessionCacheSize',
+  'sessionTimeout',
+  'tickets',
+  'numTickets',
+  'sessionIdContext',
+  'serviceName',
+  'store',
+  'storeKey',
+  'storeTimeout',
+  'storeFailures',
+  'storeRetryAfter',
 ]);
 
 const EXPORT_MAGIC = Buffer.from('OSC\x01', 'latin1');
@@ -181,7 +203,13 @@ function storeKeys(value: unknown): Buffer[] {
 
 function isStore(value: unknown): value is SessionStore {
   const s = value as Partial<SessionStore> | null;
-  return typeof s === 'object' && s !== null && typeof s.get === 'function' && typeof s.set === 'function' && typeof s.delete === 'function';
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.get === 'function' &&
+    typeof s.set === 'function' &&
+    typeof s.delete === 'function'
+  );
 }
 
 function isPem(value: unknown): value is PEM {
@@ -250,11 +278,14 @@ function sidContext(value: unknown): Buffer | undefined {
  */
 export function contextFrom(options: { context?: unknown }, ownKeys: readonly string[], where: string): SecureContext {
   if (options.context === undefined) return new SecureContext(withoutKeys(options, ownKeys) as SecureContextOptions);
-  if (!(options.context instanceof SecureContext)) throw new TypeError(`${where}: options.context must be a SecureContext`);
+  if (!(options.context instanceof SecureContext))
+    throw new TypeError(`${where}: options.context must be a SecureContext`);
   const mine = new Set(ownKeys);
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined && CONTEXT_OPTIONS.has(key)) {
-      throw new TypeError(`${where}: option '${key}' belongs to the SecureContext and cannot be combined with 'context'`);
+      throw new TypeError(
+        `${where}: option '${key}' belongs to the SecureContext and cannot be combined with 'context'`,
+      );
     }
   }
   checkKnownKeys(options, mine, where);
@@ -309,11 +340,20 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
    */
   static fromShared(handle: SharedContextHandle): SecureContext {
     const h = handle as Partial<SharedContextHandle> | null;
-    if (typeof h !== 'object' || h === null || h.type !== SHARED_TYPE || typeof h.id !== 'string' || typeof h.pid !== 'number') {
+    if (
+      typeof h !== 'object' ||
+      h === null ||
+      h.type !== SHARED_TYPE ||
+      typeof h.id !== 'string' ||
+      typeof h.pid !== 'number'
+    ) {
       throw new TypeError('SecureContext.fromShared() takes the handle returned by share()');
     }
     if (h.pid !== process.pid) {
-      throw new TLSError('ERR_OSC_SHARED_FOREIGN', `the context was shared by process ${h.pid}, not this one (${process.pid})`);
+      throw new TLSError(
+        'ERR_OSC_SHARED_FOREIGN',
+        `the context was shared by process ${h.pid}, not this one (${process.pid})`,
+      );
     }
     const native = binding.SecureContext.fromShared(h.id);
     if (native === null) {
@@ -324,14 +364,18 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
 
   /** @internal The second tier the transports ask: the store, or a thread's proxy to its owner's. */
   tier: SessionTier | null = null;
-  private storeConfig: Required<Pick<StoreOptions, 'store' | 'storeTimeout' | 'storeFailures' | 'storeRetryAfter'>> & {
-    keys: Buffer[];
-  } | null = null;
+  private storeConfig:
+    | (Required<Pick<StoreOptions, 'store' | 'storeTimeout' | 'storeFailures' | 'storeRetryAfter'>> & {
+        keys: Buffer[];
+      })
+    | null = null;
 
   private static storeConfig(o: SecureContextOptions) {
     if (!isStore(o.store)) throw new TypeError('store must have get(), set() and delete() (a SessionStore)');
     if (o.storeKey === undefined) {
-      throw new TypeError('a store needs storeKey: what goes to the store holds session secrets and is encrypted with it');
+      throw new TypeError(
+        'a store needs storeKey: what goes to the store holds session secrets and is encrypted with it',
+      );
     }
     if (o.tickets === true) throw new TypeError('store works with the stateful cache: tickets must stay off');
     return {
@@ -347,9 +391,17 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
   private startTier(): void {
     const c = this.storeConfig;
     if (!c) return;
-    this.tier = new StoreTier(c.store, c.keys, this.native.getSessionIdContext(), c.storeTimeout, c.storeFailures, c.storeRetryAfter, (err) => {
-      if (this.listenerCount('storeError') > 0) this.emit('storeError', err);
-    });
+    this.tier = new StoreTier(
+      c.store,
+      c.keys,
+      this.native.getSessionIdContext(),
+      c.storeTimeout,
+      c.storeFailures,
+      c.storeRetryAfter,
+      (err) => {
+        if (this.listenerCount('storeError') > 0) this.emit('storeError', err);
+      },
+    );
     this.native.setStoreEnabled(true);
   }
 
@@ -459,7 +511,8 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
 
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */
   remove(id: string | Buffer): boolean {
-    if (typeof id !== 'string' && !Buffer.isBuffer(id)) throw new TypeError('remove() takes a session id: hex string or Buffer');
+    if (typeof id !== 'string' && !Buffer.isBuffer(id))
+      throw new TypeError('remove() takes a session id: hex string or Buffer');
     const raw = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
     this.tier?.delete(raw);
     return this.native.remove(raw);

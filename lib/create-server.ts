@@ -23,7 +23,9 @@ export function createServer(
 ): Server | ThreadedServer {
   if (options !== undefined && options !== null && 'threads' in options && options.threads !== undefined) {
     if (listener !== undefined) {
-      throw new TypeError('a threaded server takes its connection listener from the handler module, not as an argument');
+      throw new TypeError(
+        'a threaded server takes its connection listener from the handler module, not as an argument',
+      );
     }
     return new ThreadedServer(options as ThreadedServerOptions);
   }

@@ -5,7 +5,14 @@
 import binding from './binding';
 
 export { SecureContext } from './context';
-export type { SecureContextOptions, CacheStats, TLSVersion, PEM, SecureContextEvents, SharedContextHandle } from './context';
+export type {
+  SecureContextOptions,
+  CacheStats,
+  TLSVersion,
+  PEM,
+  SecureContextEvents,
+  SharedContextHandle,
+} from './context';
 export { TLSConnection, ShutdownFlags } from './connection';
 export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
 export { wrap } from './wrap';

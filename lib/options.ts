@@ -38,7 +38,8 @@ export function checkKnownKeys(options: object, known: ReadonlySet<string>, wher
   for (const [key, value] of Object.entries(options)) {
     if (known.has(key) || value === undefined) continue;
     const instead = UNSUPPORTED[key];
-    if (instead !== undefined) throw new TypeError(`${where}: option '${key}' of node:tls is not supported (${instead})`);
+    if (instead !== undefined)
+      throw new TypeError(`${where}: option '${key}' of node:tls is not supported (${instead})`);
     throw new TypeError(`${where}: unknown option '${key}'`);
   }
 }

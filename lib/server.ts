@@ -12,7 +12,11 @@ import { integerOption } from './options';
 import type { SessionTier } from './store';
 
 /** @internal Hands the engine's store work to the tier (writes behind, deletes). */
-export function applyStoreWork(tier: SessionTier | null, writes: NativeStoreWork[0], deletes: NativeStoreWork[1]): void {
+export function applyStoreWork(
+  tier: SessionTier | null,
+  writes: NativeStoreWork[0],
+  deletes: NativeStoreWork[1],
+): void {
   if (!tier) return;
   for (const [id, der, ttl] of writes) tier.write(id, der, ttl);
   for (const id of new Set(deletes.map((d) => d.toString('hex')))) tier.delete(Buffer.from(id, 'hex'));
@@ -335,7 +339,12 @@ export class Server extends EventEmitter<ServerEvents> {
         const e = err as { code?: string; errno?: number; syscall?: string; message: string };
         if (opts.host === undefined && address === '::' && e.code === 'EAFNOSUPPORT') return start('0.0.0.0');
         this.state = 'idle';
-        const sys = new SystemError(e.code ?? 'EINVAL', e.errno ?? 0, e.syscall ?? 'listen', `${e.message} ${address}:${port}`);
+        const sys = new SystemError(
+          e.code ?? 'EINVAL',
+          e.errno ?? 0,
+          e.syscall ?? 'listen',
+          `${e.message} ${address}:${port}`,
+        );
         process.nextTick(() => this.emit('error', sys));
         return;
       }

@@ -61,7 +61,10 @@ function keyId(key: Buffer): Buffer {
 export class SessionSealer {
   private readonly keys: Array<{ id: Buffer; key: Buffer }>;
 
-  constructor(keys: Buffer[], private readonly sidContext: Buffer) {
+  constructor(
+    keys: Buffer[],
+    private readonly sidContext: Buffer,
+  ) {
     this.keys = keys.map((key) => ({ id: keyId(key), key }));
   }
 
@@ -266,7 +269,12 @@ export class RedisStore implements SessionStore {
     private readonly client: RedisLikeClient,
     private readonly options: { prefix?: string } = {},
   ) {
-    if (typeof client !== 'object' || client === null || typeof client.get !== 'function' || typeof client.set !== 'function') {
+    if (
+      typeof client !== 'object' ||
+      client === null ||
+      typeof client.get !== 'function' ||
+      typeof client.set !== 'function'
+    ) {
       throw new TypeError('RedisStore needs an ioredis/iovalkey or node-redis client');
     }
     // ioredis and iovalkey have getBuffer(); node-redis takes SET options as an object.
@@ -285,9 +293,16 @@ export class RedisStore implements SessionStore {
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
     const v = value.toString('base64');
     if (this.ioredis) {
-      await (this.client as { set(k: string, v: string, m: 'EX', s: number): Promise<unknown> }).set(this.key(key), v, 'EX', ttlSeconds);
+      await (this.client as { set(k: string, v: string, m: 'EX', s: number): Promise<unknown> }).set(
+        this.key(key),
+        v,
+        'EX',
+        ttlSeconds,
+      );
     } else {
-      await (this.client as { set(k: string, v: string, o: { EX: number }): Promise<unknown> }).set(this.key(key), v, { EX: ttlSeconds });
+      await (this.client as { set(k: string, v: string, o: { EX: number }): Promise<unknown> }).set(this.key(key), v, {
+        EX: ttlSeconds,
+      });
     }
   }
 

@@ -21,7 +21,12 @@ const importModule = new Function('specifier', 'return import(specifier)') as (s
 function listenerOf(mod: Record<string, unknown>): Listener {
   // A CommonJS module's exports arrive as `default`; an ES module's default export too.
   const d = mod.default as Record<string, unknown> | Listener | undefined;
-  const candidates = [d, (d as Record<string, unknown> | undefined)?.default, mod.onConnection, (d as Record<string, unknown> | undefined)?.onConnection];
+  const candidates = [
+    d,
+    (d as Record<string, unknown> | undefined)?.default,
+    mod.onConnection,
+    (d as Record<string, unknown> | undefined)?.onConnection,
+  ];
   const fn = candidates.find((c) => typeof c === 'function');
   if (!fn) throw new TypeError(`${data.handler} exports no connection listener (a default export or onConnection)`);
   return fn as Listener;

@@ -86,7 +86,9 @@ function handlerUrl(handler: unknown): string {
   if (handler instanceof URL) return handler.href;
   if (typeof handler === 'string' && handler.startsWith('file:')) return handler;
   if (typeof handler === 'string' && path.isAbsolute(handler)) return pathToFileURL(handler).href;
-  throw new TypeError('handler must be a file: URL or an absolute path of the module that exports the connection listener');
+  throw new TypeError(
+    'handler must be a file: URL or an absolute path of the module that exports the connection listener',
+  );
 }
 
 interface Thread {
@@ -240,7 +242,10 @@ export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
 
   // The threads' store calls, made here against the one tier of the context (its store client lives in
   // this thread).
-  private serveStore(thread: Thread, m: Extract<ThreadMessage, { type: 'lookup' | 'taken' | 'write' | 'delete' }>): void {
+  private serveStore(
+    thread: Thread,
+    m: Extract<ThreadMessage, { type: 'lookup' | 'taken' | 'write' | 'delete' }>,
+  ): void {
     const tier = this.context.tier;
     if (!tier) return;
     if (m.type === 'lookup') {

@@ -5,8 +5,8 @@
 
 #include "addon_data.h"
 #include "certgen.h"
-#include "engine_binding.h"
 #include "context_binding.h"
+#include "engine_binding.h"
 #include "tcp_server.h"
 
 namespace osc {

@@ -15,8 +15,8 @@ class Bytes {
   ~Bytes() { std::free(data_); }
   Bytes(const Bytes&) = delete;
   Bytes& operator=(const Bytes&) = delete;
-  Bytes(Bytes&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
-                              cap_(std::exchange(o.cap_, 0)) {}
+  Bytes(Bytes&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), cap_(std::exchange(o.cap_, 0)) {}
   Bytes& operator=(Bytes&& o) noexcept {
     if (this != &o) {
       std::free(data_);

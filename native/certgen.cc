@@ -56,8 +56,7 @@ Napi::Value GenerateCertificate(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   ErrorQueueGuard guard;
   try {
-    PkeyPtr key = MakeKey(BytesOf(o.Get("keyType")), o.Get("bits").ToNumber().Int32Value(),
-                          BytesOf(o.Get("curve")));
+    PkeyPtr key = MakeKey(BytesOf(o.Get("keyType")), o.Get("bits").ToNumber().Int32Value(), BytesOf(o.Get("curve")));
     X509Ptr cert(X509_new());
     if (!cert) Fail("out of memory");
     X509_set_version(cert.get(), X509_VERSION_3);
@@ -70,8 +69,8 @@ Napi::Value GenerateCertificate(const Napi::CallbackInfo& info) {
     X509_time_adj_ex(X509_getm_notAfter(cert.get()), o.Get("days").ToNumber().Int32Value(), 0, nullptr);
     X509_NAME* name = X509_get_subject_name(cert.get());
     std::string cn = BytesOf(o.Get("commonName"));
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()),
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                               0);
     if (X509_set_pubkey(cert.get(), key.get()) != 1) Fail("public key");
 
     // Signed by an issuer when one is given, otherwise by its own key.
@@ -92,8 +91,7 @@ Napi::Value GenerateCertificate(const Napi::CallbackInfo& info) {
     bool is_ca = o.Get("isCA").ToBoolean().Value();
     AddExtension(cert.get(), signer, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     AddExtension(cert.get(), signer, NID_key_usage,
-                 is_ca ? "critical,keyCertSign,cRLSign,digitalSignature"
-                       : "critical,digitalSignature,keyEncipherment");
+                 is_ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature,keyEncipherment");
     if (!is_ca) AddExtension(cert.get(), signer, NID_ext_key_usage, "serverAuth,clientAuth");
     AddExtension(cert.get(), signer, NID_subject_key_identifier, "hash");
     std::string alt = BytesOf(o.Get("altNames"));

@@ -23,9 +23,7 @@ namespace {
 void MarkCached(SSL_SESSION* sess, bool cached) { SSL_SESSION_set_app_data(sess, cached ? sess : nullptr); }
 bool IsCached(SSL_SESSION* sess) { return SSL_SESSION_get_app_data(sess) == sess; }
 
-[[noreturn]] void Fail(const char* code, const char* fallback) {
-  throw TlsError(code, TakeOpenSslError(fallback));
-}
+[[noreturn]] void Fail(const char* code, const char* fallback) { throw TlsError(code, TakeOpenSslError(fallback)); }
 
 BioPtr MemBio(const std::string& data) {
   BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
@@ -61,8 +59,8 @@ ContextCore::ContextCore() {
   SSL_CTX_set_app_data(c, this);
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   // Tickets off: TLS 1.2 resumes by session id, TLS 1.3 statefully, both from the internal cache.
-  SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                             SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(c, 20480);
@@ -102,8 +100,7 @@ void ContextCore::UseCertificateChain(const std::string& pem) {
 void ContextCore::UsePrivateKey(const std::string& pem, const std::string& passphrase) {
   ErrorQueueGuard guard;
   BioPtr bio = MemBio(pem);
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback,
-                                      const_cast<std::string*>(&passphrase)));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback, const_cast<std::string*>(&passphrase)));
   if (!key) Fail("ERR_OSC_BAD_KEY", "no private key found in PEM");
   if (SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "bad private key");
   if (SSL_CTX_check_private_key(ctx_.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
@@ -115,8 +112,7 @@ void ContextCore::AddTrustedCertificates(const std::string& pem) {
   X509_STORE* store = SSL_CTX_get_cert_store(ctx_.get());
   int count = 0;
   while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
-    if (X509_STORE_add_cert(store, cert.get()) != 1 ||
-        SSL_CTX_add_client_CA(ctx_.get(), cert.get()) != 1) {
+    if (X509_STORE_add_cert(store, cert.get()) != 1 || SSL_CTX_add_client_CA(ctx_.get(), cert.get()) != 1) {
       Fail("ERR_OSC_BAD_CA", "bad CA certificate");
     }
     ++count;
@@ -155,8 +151,8 @@ void ContextCore::SetCipherSuites(const std::string& suites) {
 
 void ContextCore::SetAlpnProtocols(const std::string& wire) { alpn_ = wire; }
 
-int ContextCore::OnAlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen,
-                              const unsigned char* in, unsigned int inlen, void* arg) {
+int ContextCore::OnAlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                              unsigned int inlen, void* arg) {
   auto* self = static_cast<ContextCore*>(arg);
   if (self->alpn_.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* selected = nullptr;
@@ -257,11 +253,16 @@ bool ContextCore::RemoveSession(const std::string& id) {
 
 CacheStats ContextCore::Stats() const {
   SSL_CTX* c = ctx_.get();
-  return CacheStats{SSL_CTX_sess_number(c),     SSL_CTX_sess_connect(c),
-                    SSL_CTX_sess_accept(c),     SSL_CTX_sess_accept_good(c),
-                    SSL_CTX_sess_accept_renegotiate(c), SSL_CTX_sess_hits(c),
-                    SSL_CTX_sess_misses(c),     SSL_CTX_sess_timeouts(c),
-                    SSL_CTX_sess_cache_full(c), SSL_CTX_sess_cb_hits(c)};
+  return CacheStats{SSL_CTX_sess_number(c),
+                    SSL_CTX_sess_connect(c),
+                    SSL_CTX_sess_accept(c),
+                    SSL_CTX_sess_accept_good(c),
+                    SSL_CTX_sess_accept_renegotiate(c),
+                    SSL_CTX_sess_hits(c),
+                    SSL_CTX_sess_misses(c),
+                    SSL_CTX_sess_timeouts(c),
+                    SSL_CTX_sess_cache_full(c),
+                    SSL_CTX_sess_cb_hits(c)};
 }
 
 ContextCore::SinkId ContextCore::AddEventSink(std::function<void()> notify) {
@@ -362,8 +363,8 @@ std::string OfferedSessionId(SSL* ssl, bool* tls13) {
   size_t len = 0;
   *tls13 = false;
   int max = SSL_get_max_proto_version(ssl);
-  if ((max == 0 || max >= TLS1_3_VERSION) && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) == 1 &&
-      len >= 1 && p[0] + 1u <= len) {
+  if ((max == 0 || max >= TLS1_3_VERSION) &&
+      SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) == 1 && len >= 1 && p[0] + 1u <= len) {
     for (size_t i = 1; i + 1 < 1u + p[0]; i += 2) {
       if (p[i] == 0x03 && p[i + 1] == 0x04) *tls13 = true;
     }

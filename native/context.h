@@ -36,8 +36,7 @@ struct SessionEvent {
 };
 
 struct CacheStats {
-  long number, connect, accept, accept_good, accept_renegotiate, hits, misses, timeouts, cache_full,
-      cb_hits;
+  long number, connect, accept, accept_good, accept_renegotiate, hits, misses, timeouts, cache_full, cb_hits;
 };
 
 // Whatever owns an SSL of a ContextCore (the engine) puts one of these in the SSL's app data, to hear
@@ -123,8 +122,8 @@ class ContextCore {
   void UpdateRemoveCallback();  // with the events lock held
   void UpdateIndexing();
   static void OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess);
-  static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
-                          const unsigned char* in, unsigned int inlen, void* arg);
+  static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                          unsigned int inlen, void* arg);
   void Queue(SessionEventType type, SSL_SESSION* sess);
   void QueueId(SessionEventType type, std::string id);
 

@@ -8,23 +8,22 @@
 namespace osc {
 
 Napi::Function SecureContextWrap::Init(Napi::Env env) {
-  Napi::Function fn = DefineClass(
-      env, "SecureContext",
-      {
-          InstanceMethod<&SecureContextWrap::SetSessionIdContext>("setSessionIdContext"),
-          InstanceMethod<&SecureContextWrap::GetSessionIdContext>("getSessionIdContext"),
-          InstanceMethod<&SecureContextWrap::SetCacheSize>("setCacheSize"),
-          InstanceMethod<&SecureContextWrap::SetTimeout>("setTimeout"),
-          InstanceMethod<&SecureContextWrap::Flush>("flush"),
-          InstanceMethod<&SecureContextWrap::Remove>("remove"),
-          InstanceMethod<&SecureContextWrap::Stats>("stats"),
-          InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
-          InstanceMethod<&SecureContextWrap::Share>("share"),
-          InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
-          InstanceMethod<&SecureContextWrap::ExportSessions>("exportSessions"),
-          InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
-          StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
-      });
+  Napi::Function fn = DefineClass(env, "SecureContext",
+                                  {
+                                      InstanceMethod<&SecureContextWrap::SetSessionIdContext>("setSessionIdContext"),
+                                      InstanceMethod<&SecureContextWrap::GetSessionIdContext>("getSessionIdContext"),
+                                      InstanceMethod<&SecureContextWrap::SetCacheSize>("setCacheSize"),
+                                      InstanceMethod<&SecureContextWrap::SetTimeout>("setTimeout"),
+                                      InstanceMethod<&SecureContextWrap::Flush>("flush"),
+                                      InstanceMethod<&SecureContextWrap::Remove>("remove"),
+                                      InstanceMethod<&SecureContextWrap::Stats>("stats"),
+                                      InstanceMethod<&SecureContextWrap::SetEventHandler>("setEventHandler"),
+                                      InstanceMethod<&SecureContextWrap::Share>("share"),
+                                      InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
+                                      InstanceMethod<&SecureContextWrap::ExportSessions>("exportSessions"),
+                                      InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
+                                      StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
+                                  });
   DataOf(env).secure_context = Napi::Persistent(fn);
   return fn;
 }

@@ -35,7 +35,7 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   void StopEvents();
 
   std::shared_ptr<ContextCore> core_;
-  Napi::ThreadSafeFunction events_;  // bound while JS listens for session events
+  Napi::ThreadSafeFunction events_;                      // bound while JS listens for session events
   std::shared_ptr<std::atomic<bool>> events_finalized_;  // set while bound; true once Node finalized it
   ContextCore::SinkId sink_ = 0;
 };

@@ -160,8 +160,10 @@ unsigned Engine::Advance() {
     int r = SSL_do_handshake(ssl_.get());
     if (r != 1) {
       int err = SSL_get_error(ssl_.get(), r);
-      if (err == SSL_ERROR_WANT_CLIENT_HELLO_CB) events |= kLookup;
-      else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return Fail(events, "handshake failed");
+      if (err == SSL_ERROR_WANT_CLIENT_HELLO_CB)
+        events |= kLookup;
+      else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+        return Fail(events, "handshake failed");
       return events | (PendingCiphertext() > 0 ? static_cast<unsigned>(kCiphertext) : 0u);
     }
     handshake_done_ = true;

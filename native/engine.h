@@ -35,7 +35,7 @@ enum class Ending : uint8_t { kCloseNotify = 0, kEof = 1, kReset = 2, kError = 3
 // and, for a failure, its stable code and reason. Both transports report exactly this.
 struct Outcome {
   Ending ending = Ending::kLocal;
-  bool clean = false;        // close_notify went either way
+  bool clean = false;  // close_notify went either way
   bool handshake_done = false;
   std::string code;  // ERR_OSC_HANDSHAKE / _TIMEOUT / ERR_OSC_TLS, or a socket error's code; empty: no failure
   std::string reason;
@@ -110,7 +110,7 @@ class Engine final : public SessionObserver {
   bool finished() const { return !ssl_; }
   bool fatal() const { return fatal_; }
   bool handshake_done() const { return handshake_done_; }
-  bool peer_closed() const { return peer_closed_; }   // close_notify received
+  bool peer_closed() const { return peer_closed_; }  // close_notify received
   int shutdown_flags() const;
   const std::string& error() const { return error_; }
   // The session as negotiated, captured when the handshake completed (valid after Finish()).

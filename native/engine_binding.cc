@@ -124,9 +124,7 @@ Napi::Value EngineWrap::Write(const Napi::CallbackInfo& info) {
   return Result(info.Env(), events);
 }
 
-Napi::Value EngineWrap::Shutdown(const Napi::CallbackInfo& info) {
-  return Result(info.Env(), engine_->Shutdown());
-}
+Napi::Value EngineWrap::Shutdown(const Napi::CallbackInfo& info) { return Result(info.Env(), engine_->Shutdown()); }
 
 Napi::Value EngineWrap::SetShutdown(const Napi::CallbackInfo& info) {
   engine_->SetShutdownFlags(static_cast<int>(info[0].ToNumber().Int32Value()));
@@ -146,9 +144,7 @@ Napi::Value EngineWrap::Finish(const Napi::CallbackInfo& info) {
   return OutcomeToJs(info.Env(), o);
 }
 
-Napi::Value EngineWrap::Info(const Napi::CallbackInfo& info) {
-  return SessionInfoToJs(info.Env(), engine_->session());
-}
+Napi::Value EngineWrap::Info(const Napi::CallbackInfo& info) { return SessionInfoToJs(info.Env(), engine_->session()); }
 
 }  // namespace osc
 

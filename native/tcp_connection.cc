@@ -134,8 +134,8 @@ void TcpConnection::Handle(unsigned events) {
   if (secured) Enter(State::kOpen);
   if (events & kFatal) {
     engine_.Finish(TransportEnd::kError);  // a TLS failure: the engine's own error decides
-    Flush();                                // the alert, if any
-    EndWrites();                            // then FIN, then close
+    Flush();                               // the alert, if any
+    EndWrites();                           // then FIN, then close
     return;
   }
   // The client's Finished gets its answer before JS runs.
@@ -294,9 +294,7 @@ void TcpConnection::Linger() {
 void TcpConnection::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<TcpConnection*>(t->data);
   if (self->Gone()) return;
-  self->server_->Guard([&] {
-    self->Close(self->Handshaking() ? TransportEnd::kTimeout : TransportEnd::kLocal);
-  });
+  self->server_->Guard([&] { self->Close(self->Handshaking() ? TransportEnd::kTimeout : TransportEnd::kLocal); });
 }
 
 void TcpConnection::ReadStart() {

@@ -87,10 +87,10 @@ class TcpConnection {
   Engine engine_;
   State state_ = State::kAccepting;
   int open_handles_ = 0;
-  size_t queued_ = 0;        // bytes handed to uv_write and not yet written
-  bool peer_eof_ = false;    // the peer's FIN came (after its close_notify)
-  bool reading_ = false;     // flow control: uv_read_start is on
-  bool need_drain_ = false;  // flow control: JS waits for 'drain'
+  size_t queued_ = 0;                  // bytes handed to uv_write and not yet written
+  bool peer_eof_ = false;              // the peer's FIN came (after its close_notify)
+  bool reading_ = false;               // flow control: uv_read_start is on
+  bool need_drain_ = false;            // flow control: JS waits for 'drain'
   TcpConnectionWrap* wrap_ = nullptr;  // the JS handle, while JS holds the connection
   Napi::ObjectReference receiver_;     // `this` of the connection callbacks (lib/server.ts TcpTransport)
 };

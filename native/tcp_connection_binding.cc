@@ -72,8 +72,6 @@ Napi::Value TcpConnectionWrap::SetKeepAlive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value TcpConnectionWrap::Info(const Napi::CallbackInfo& info) {
-  return SessionInfoToJs(info.Env(), session_);
-}
+Napi::Value TcpConnectionWrap::Info(const Napi::CallbackInfo& info) { return SessionInfoToJs(info.Env(), session_); }
 
 }  // namespace osc

@@ -12,8 +12,8 @@
 
 #include "addon_data.h"
 #include "binding_util.h"
-#include "engine_binding.h"
 #include "context_binding.h"
+#include "engine_binding.h"
 #include "sockaddr.h"
 #include "tcp_connection.h"
 #include "tcp_connection_binding.h"
@@ -99,9 +99,9 @@ TcpServer::~TcpServer() {
 }
 
 void TcpServer::RefCallbacks(bool strong) {
-  for (Napi::FunctionReference* r : {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close,
-                                     &callbacks_.lookup, &callbacks_.store_work,
-                                     &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed}) {
+  for (Napi::FunctionReference* r :
+       {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close, &callbacks_.lookup, &callbacks_.store_work,
+        &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed}) {
     strong ? r->Ref() : r->Unref();
   }
 }
@@ -340,8 +340,8 @@ bool TcpServer::CanCallJs() {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
   napi_value fn = nullptr;
   napi_value name = nullptr;
-  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(callbacks_.close), &fn) == napi_ok &&
-            fn != nullptr && napi_get_named_property(env, fn, "name", &name) == napi_ok;
+  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(callbacks_.close), &fn) == napi_ok && fn != nullptr &&
+            napi_get_named_property(env, fn, "name", &name) == napi_ok;
   napi_close_handle_scope(env, scope);
   return ok;
 }

@@ -21,7 +21,7 @@ class TcpConnection;
 struct ServerLimits {
   UncleanPolicy policy = UncleanPolicy::kKeep;
   uint64_t handshake_timeout_ms = 10000;
-  uint32_t max_connections = 0;       // 0: unlimited
+  uint32_t max_connections = 0;         // 0: unlimited
   uint32_t max_pending_handshakes = 0;  // 0: unlimited
   size_t high_water_mark = 64 * 1024;   // queued ciphertext bytes before write() says "wait for drain"
 };
@@ -123,7 +123,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
-  ServerCounters* counters_ = nullptr;          // in counters_ref_'s memory
+  ServerCounters* counters_ = nullptr;  // in counters_ref_'s memory
   Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
   std::list<TcpConnection*> connections_;

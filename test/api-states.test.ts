@@ -140,7 +140,12 @@ describe('TLSConnection in every state', () => {
 
   test('wrap(): methods before the handshake, writes queued until secure, destroy before secure', async () => {
     const context = new SecureContext(CERT);
-    const duplex = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+    const duplex = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
     const conn = wrap(duplex, { context });
     exercise(conn);
     expect(conn.secure).toBe(false);
@@ -164,7 +169,12 @@ describe('the native classes refuse bad arguments with a JS error, never an abor
     expect(() => engine.feed('text' as never)).toThrow(/feed expects a Buffer/);
     expect(() => engine.write(['text'] as never)).toThrow(/write expects an array of Buffers/);
     expect(() => engine.finish(9)).toThrow(/bad ending/);
-    expect(engine.finish(3)).toEqual([4, false, 'ERR_OSC_HANDSHAKE', 'connection closed by the server during the handshake']);
+    expect(engine.finish(3)).toEqual([
+      4,
+      false,
+      'ERR_OSC_HANDSHAKE',
+      'connection closed by the server during the handshake',
+    ]);
     expect(engine.finish(0)).toEqual(engine.finish(3)); // the first verdict stands
   });
 });

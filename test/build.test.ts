@@ -21,19 +21,20 @@ describe('build', () => {
   });
 
   // Windows resolves OpenSSL's symbols through node.lib, from node.exe itself: nothing to look for there.
-  onlyWhere(test, process.platform !== 'win32', 'OpenSSL is linked through node.lib, from node.exe')(
-    'the addon links no libssl/libcrypto',
-    () => {
-      const addon = loadedAddon();
-      if (process.platform === 'darwin') {
-        const out = execFileSync('otool', ['-L', addon], { encoding: 'utf8' });
-        expect(out).toMatch(/libc\+\+|libSystem/); // otool did list the dependencies
-        expect(out).not.toMatch(/libssl|libcrypto/);
-      } else {
-        const out = execFileSync('ldd', [addon], { encoding: 'utf8' });
-        expect(out).toMatch(/libc\.so|libc\.musl|ld-musl/); // ldd did list the dependencies
-        expect(out).not.toMatch(/libssl|libcrypto/);
-      }
-    },
-  );
+  onlyWhere(
+    test,
+    process.platform !== 'win32',
+    'OpenSSL is linked through node.lib, from node.exe',
+  )('the addon links no libssl/libcrypto', () => {
+    const addon = loadedAddon();
+    if (process.platform === 'darwin') {
+      const out = execFileSync('otool', ['-L', addon], { encoding: 'utf8' });
+      expect(out).toMatch(/libc\+\+|libSystem/); // otool did list the dependencies
+      expect(out).not.toMatch(/libssl|libcrypto/);
+    } else {
+      const out = execFileSync('ldd', [addon], { encoding: 'utf8' });
+      expect(out).toMatch(/libc\.so|libc\.musl|ld-musl/); // ldd did list the dependencies
+      expect(out).not.toMatch(/libssl|libcrypto/);
+    }
+  });
 });

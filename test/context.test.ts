@@ -93,46 +93,52 @@ describe('tickets: true', () => {
   test.each([
     ['TLSv1.2', 'a ticket', 1],
     ['TLSv1.3', 'a stateless ticket', 2], // numTickets
-  ] as const)('%s: the client resumes with %s, also once the cache is flushed; stats count the hit', async (version, _what, tickets) => {
-    const v = { minVersion: version, maxVersion: version };
-    const ctx = makeContext({ tickets: true });
-    const srv = await TestServer.start(ctx);
-    try {
-      const a = await connectClient(srv.port, v);
-      expect(a.reused).toBe(false);
-      expect(a.sessionEvents).toBe(tickets);
-      // Only a ticket can resume now: the cache holds nothing.
-      ctx.flush();
-      expect(ctx.stats().number).toBe(0);
-      const b = await connectClient(srv.port, { ...v, session: a.session });
-      expect(b.reused).toBe(true);
-      expect(b.protocol).toBe(version);
-      expect((await (await srv.connection(1)).secure).reused).toBe(true);
-      expectStats(ctx, { hits: 1, misses: 0, acceptGood: 2 });
-    } finally {
-      await srv.close();
-    }
-  });
+  ] as const)(
+    '%s: the client resumes with %s, also once the cache is flushed; stats count the hit',
+    async (version, _what, tickets) => {
+      const v = { minVersion: version, maxVersion: version };
+      const ctx = makeContext({ tickets: true });
+      const srv = await TestServer.start(ctx);
+      try {
+        const a = await connectClient(srv.port, v);
+        expect(a.reused).toBe(false);
+        expect(a.sessionEvents).toBe(tickets);
+        // Only a ticket can resume now: the cache holds nothing.
+        ctx.flush();
+        expect(ctx.stats().number).toBe(0);
+        const b = await connectClient(srv.port, { ...v, session: a.session });
+        expect(b.reused).toBe(true);
+        expect(b.protocol).toBe(version);
+        expect((await (await srv.connection(1)).secure).reused).toBe(true);
+        expectStats(ctx, { hits: 1, misses: 0, acceptGood: 2 });
+      } finally {
+        await srv.close();
+      }
+    },
+  );
 });
 
 describe('sessionCache: false', () => {
-  test.each([['TLSv1.2'], ['TLSv1.3']] as const)('%s: nothing is cached and a saved session does not resume', async (version) => {
-    const v = { minVersion: version, maxVersion: version };
-    const ctx = makeContext({ sessionCache: false });
-    const srv = await TestServer.start(ctx);
-    try {
-      const a = await connectClient(srv.port, v);
-      expect(a.protocol).toBe(version);
-      expect(a.session).toBeInstanceOf(Buffer);
-      expect(ctx.stats().number).toBe(0);
-      const b = await connectClient(srv.port, { ...v, session: a.session });
-      expect(b.reused).toBe(false);
-      expect((await (await srv.connection(1)).secure).reused).toBe(false);
-      expectStats(ctx, { number: 0, hits: 0, acceptGood: 2 });
-    } finally {
-      await srv.close();
-    }
-  });
+  test.each([['TLSv1.2'], ['TLSv1.3']] as const)(
+    '%s: nothing is cached and a saved session does not resume',
+    async (version) => {
+      const v = { minVersion: version, maxVersion: version };
+      const ctx = makeContext({ sessionCache: false });
+      const srv = await TestServer.start(ctx);
+      try {
+        const a = await connectClient(srv.port, v);
+        expect(a.protocol).toBe(version);
+        expect(a.session).toBeInstanceOf(Buffer);
+        expect(ctx.stats().number).toBe(0);
+        const b = await connectClient(srv.port, { ...v, session: a.session });
+        expect(b.reused).toBe(false);
+        expect((await (await srv.connection(1)).secure).reused).toBe(false);
+        expectStats(ctx, { number: 0, hits: 0, acceptGood: 2 });
+      } finally {
+        await srv.close();
+      }
+    },
+  );
 });
 
 describe('certificate and key files, passphrase', () => {
@@ -147,7 +153,16 @@ describe('certificate and key files, passphrase', () => {
     encryptedKeyFile = path.join(dir, 'key.enc.pem');
     writeFileSync(certFile, CERT.cert);
     writeFileSync(keyFile, CERT.key);
-    const r = await run('openssl', ['pkey', '-in', keyFile, '-aes256', '-passout', 'pass:secret', '-out', encryptedKeyFile]);
+    const r = await run('openssl', [
+      'pkey',
+      '-in',
+      keyFile,
+      '-aes256',
+      '-passout',
+      'pass:secret',
+      '-out',
+      encryptedKeyFile,
+    ]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(readFileSync(encryptedKeyFile, 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
   });
@@ -195,20 +210,23 @@ describe('ciphers and ciphersuites', () => {
   test.each([
     ['ciphers', TLS12, { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, 'ECDHE-ECDSA-AES128-GCM-SHA256'],
     ['ciphersuites', TLS13, { ciphersuites: 'TLS_CHACHA20_POLY1305_SHA256' }, 'TLS_CHACHA20_POLY1305_SHA256'],
-  ] as const)('%s decides the cipher: both ends report it, the default picks another', async (_name, v, option, cipher) => {
-    const srv = await TestServer.start(makeContext({ ...v, ...option }));
-    const plain = await TestServer.start(makeContext(v));
-    try {
-      const r = await connectClient(srv.port);
-      expect(r.protocol).toBe(v.maxVersion);
-      expect(r.cipher).toBe(cipher);
-      expect((await srv.conns[0].secure).cipher).toBe(cipher);
-      expect((await connectClient(plain.port)).cipher).not.toBe(cipher);
-    } finally {
-      await srv.close();
-      await plain.close();
-    }
-  });
+  ] as const)(
+    '%s decides the cipher: both ends report it, the default picks another',
+    async (_name, v, option, cipher) => {
+      const srv = await TestServer.start(makeContext({ ...v, ...option }));
+      const plain = await TestServer.start(makeContext(v));
+      try {
+        const r = await connectClient(srv.port);
+        expect(r.protocol).toBe(v.maxVersion);
+        expect(r.cipher).toBe(cipher);
+        expect((await srv.conns[0].secure).cipher).toBe(cipher);
+        expect((await connectClient(plain.port)).cipher).not.toBe(cipher);
+      } finally {
+        await srv.close();
+        await plain.close();
+      }
+    },
+  );
 
   test.each([
     ['ciphers', { ciphers: 'NOT-A-CIPHER' }],

@@ -99,27 +99,30 @@ describe('broken clients', () => {
     }
   });
 
-  test.each(['fin', 'rst'] as const)('a client that leaves mid-handshake (%s) does not upset the server', async (how) => {
-    const ctx = makeContext();
-    const srv = await TestServer.start(ctx);
-    try {
-      const hello = await captureClientHello();
-      expect(hello[0]).toBe(0x16); // handshake record
-      const raw = net.connect({ port: srv.port, host: HOST }, () => raw.write(hello));
-      raw.on('error', () => undefined);
-      const closed = new Promise<void>((r) => raw.once('close', () => r()));
-      // the server's first flight arrives: leave before finishing the handshake
-      raw.once('data', () => (how === 'fin' ? raw.end() : raw.resetAndDestroy()));
-      await within(closed, 10000, 'raw client close');
-      const c = await srv.connection(0);
-      const info = await within(c.closed, 10000, 'server side close');
-      expect(info.clean).toBe(false);
-      expect(['eof', 'reset', 'error']).toContain(info.ending);
-      await expect(c.secure).rejects.toThrow();
-      expect(ctx.stats().number).toBe(0);
-      expect((await connectClient(srv.port)).protocol).toBe('TLSv1.3');
-    } finally {
-      await srv.close();
-    }
-  });
+  test.each(['fin', 'rst'] as const)(
+    'a client that leaves mid-handshake (%s) does not upset the server',
+    async (how) => {
+      const ctx = makeContext();
+      const srv = await TestServer.start(ctx);
+      try {
+        const hello = await captureClientHello();
+        expect(hello[0]).toBe(0x16); // handshake record
+        const raw = net.connect({ port: srv.port, host: HOST }, () => raw.write(hello));
+        raw.on('error', () => undefined);
+        const closed = new Promise<void>((r) => raw.once('close', () => r()));
+        // the server's first flight arrives: leave before finishing the handshake
+        raw.once('data', () => (how === 'fin' ? raw.end() : raw.resetAndDestroy()));
+        await within(closed, 10000, 'raw client close');
+        const c = await srv.connection(0);
+        const info = await within(c.closed, 10000, 'server side close');
+        expect(info.clean).toBe(false);
+        expect(['eof', 'reset', 'error']).toContain(info.ending);
+        await expect(c.secure).rejects.toThrow();
+        expect(ctx.stats().number).toBe(0);
+        expect((await connectClient(srv.port)).protocol).toBe('TLSv1.3');
+      } finally {
+        await srv.close();
+      }
+    },
+  );
 });

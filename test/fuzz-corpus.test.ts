@@ -155,7 +155,12 @@ describe('fuzz corpus replay', () => {
     const strict = contextFor(SRV.ECHO | 0x01);
     const srv2 = await TestServer.start(strict);
     try {
-      const r = await connectClient(srv2.port, { ca: CA, cert: pem('client.pem'), key: pem('client.key'), maxVersion: 'TLSv1.2' });
+      const r = await connectClient(srv2.port, {
+        ca: CA,
+        cert: pem('client.pem'),
+        key: pem('client.key'),
+        maxVersion: 'TLSv1.2',
+      });
       expect(r.protocol).toBe('TLSv1.2');
       expect((await srv2.last().secure).authorized).toBe(true);
     } finally {

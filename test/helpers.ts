@@ -55,7 +55,12 @@ export function onlyWhere<F extends typeof test | typeof describe>(fn: F, suppor
   const skip = fn.skip as unknown as Named;
   const each = fn.skip.each as unknown as (...table: unknown[]) => Named;
   const skipped: Named = (name, ...rest) => skip(tag(name), ...rest);
-  return Object.assign(skipped, { each: (...table: unknown[]): Named => (name, ...rest) => each(...table)(tag(name), ...rest) }) as unknown as F;
+  return Object.assign(skipped, {
+    each:
+      (...table: unknown[]): Named =>
+      (name, ...rest) =>
+        each(...table)(tag(name), ...rest),
+  }) as unknown as F;
 }
 
 /** Platform facts the tests depend on. */
@@ -236,7 +241,11 @@ export async function connectClient(port: number, options: ClientOptions = {}): 
     if (ending === 'close_notify') socket.end();
     else if (ending === 'fin') raw.end();
     else raw.resetAndDestroy();
-    await within(Promise.all([rawClosed, ending === 'close_notify' ? tlsClosed : Promise.resolve()]), 10000, 'client close');
+    await within(
+      Promise.all([rawClosed, ending === 'close_notify' ? tlsClosed : Promise.resolve()]),
+      10000,
+      'client close',
+    );
     return result;
   } catch (err) {
     socket.destroy();
@@ -247,7 +256,10 @@ export async function connectClient(port: number, options: ClientOptions = {}): 
 }
 
 /** Connects and expects the handshake to fail; resolves with the client-side error (or null if it closed quietly). */
-export async function connectExpectingFailure(port: number, options: tls.ConnectionOptions = {}): Promise<Error | null> {
+export async function connectExpectingFailure(
+  port: number,
+  options: tls.ConnectionOptions = {},
+): Promise<Error | null> {
   const socket = tls.connect({ port, host: HOST, ca: CERT.cert, servername: 'localhost', ...options });
   let error: Error | null = null;
   socket.on('error', (e) => (error ??= e));
@@ -330,11 +342,19 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 /** Runs a shell command line (pipes, subshells), with `input` on stdin; rejects if not done in `ms`. */
 export function sh(command: string, ms = 20000, input?: string): Promise<RunResult> {
   // On Windows: the sh of Git for Windows, on PATH in the release workflow.
-  return run(process.platform === 'win32' ? 'sh' : '/bin/sh', ['-c', command], { input, timeoutMs: ms, failOnTimeout: true });
+  return run(process.platform === 'win32' ? 'sh' : '/bin/sh', ['-c', command], {
+    input,
+    timeoutMs: ms,
+    failOnTimeout: true,
+  });
 }
 
 /** `openssl s_client -connect 127.0.0.1:port ...args`. */
-export function sClient(port: number, args: string[], opts: Pick<RunOptions, 'input' | 'inputDelayMs' | 'timeoutMs'> = {}): Promise<RunResult> {
+export function sClient(
+  port: number,
+  args: string[],
+  opts: Pick<RunOptions, 'input' | 'inputDelayMs' | 'timeoutMs'> = {},
+): Promise<RunResult> {
   return run('openssl', ['s_client', '-connect', `${HOST}:${port}`, '-servername', 'localhost', ...args], opts);
 }
 

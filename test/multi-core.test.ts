@@ -8,7 +8,19 @@ import { Worker } from 'node:worker_threads';
 
 import { SecureContext, TLSError, createServer } from '../lib';
 import type { ThreadedServer } from '../lib';
-import { CERT, HOST, PLATFORM, connectTls, delay, echo, echoes, onlyWhere, until, useServerFixture, within } from './server-helpers';
+import {
+  CERT,
+  HOST,
+  PLATFORM,
+  connectTls,
+  delay,
+  echo,
+  echoes,
+  onlyWhere,
+  until,
+  useServerFixture,
+  within,
+} from './server-helpers';
 
 const fx = useServerFixture();
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -43,15 +55,30 @@ async function startWorker(data: object): Promise<{ worker: Worker; port: number
 }
 
 function ask<T>(worker: Worker, what: string): Promise<T> {
-  return within(new Promise<T>((resolve) => {
-    worker.once('message', resolve);
-    worker.postMessage(what);
-  }), 10000, `worker ${what}`);
+  return within(
+    new Promise<T>((resolve) => {
+      worker.once('message', resolve);
+      worker.postMessage(what);
+    }),
+    10000,
+    `worker ${what}`,
+  );
 }
 
 /** Connects, echoes one message (so TLS 1.3 tickets arrive), closes; the session and whether it resumed. */
-async function visit(port: number, version: tls.SecureVersion, session?: Buffer): Promise<{ reused: boolean; session: Buffer }> {
-  const c = tls.connect({ host: HOST, port, rejectUnauthorized: false, minVersion: version, maxVersion: version, session });
+async function visit(
+  port: number,
+  version: tls.SecureVersion,
+  session?: Buffer,
+): Promise<{ reused: boolean; session: Buffer }> {
+  const c = tls.connect({
+    host: HOST,
+    port,
+    rejectUnauthorized: false,
+    minVersion: version,
+    maxVersion: version,
+    session,
+  });
   let latest: Buffer | undefined;
   c.on('session', (s: Buffer) => (latest = s));
   await within(once(c, 'secureConnect'), 10000, 'secureConnect');
@@ -66,18 +93,21 @@ async function visit(port: number, version: tls.SecureVersion, session?: Buffer)
 }
 
 describe('share() / SecureContext.fromShared()', () => {
-  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: a session made in one thread resumes in another, both ways', async (version) => {
-    const context = new SecureContext({ ...CERT });
-    const main = await fx.start({ context }, echo);
-    const { port } = await startWorker({ handle: context.share() });
-    const fromWorker = await visit(port, version);
-    expect(fromWorker.reused).toBe(false);
-    expect((await visit(main.port, version, fromWorker.session)).reused).toBe(true);
-    const fromMain = await visit(main.port, version);
-    expect((await visit(port, version, fromMain.session)).reused).toBe(true);
-    // One cache: the main thread's context counts the worker's hits too.
-    expect(context.stats().hits).toBe(2);
-  });
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+    '%s: a session made in one thread resumes in another, both ways',
+    async (version) => {
+      const context = new SecureContext({ ...CERT });
+      const main = await fx.start({ context }, echo);
+      const { port } = await startWorker({ handle: context.share() });
+      const fromWorker = await visit(port, version);
+      expect(fromWorker.reused).toBe(false);
+      expect((await visit(main.port, version, fromWorker.session)).reused).toBe(true);
+      const fromMain = await visit(main.port, version);
+      expect((await visit(port, version, fromMain.session)).reused).toBe(true);
+      // One cache: the main thread's context counts the worker's hits too.
+      expect(context.stats().hits).toBe(2);
+    },
+  );
 
   test('stats(), flush() and sessionAdded are the same cache seen from every thread', async () => {
     const context = new SecureContext({ ...CERT });
@@ -151,26 +181,29 @@ describe('createServer({ threads, handler })', () => {
     return server.address()!.port;
   }
 
-  threadsTest.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: 200 sequential reconnects through one port on 2 threads all resume; both threads serve', async (version) => {
-    const port = await startThreaded(2);
-    let { session } = await visit(port, version);
-    let resumed = 0;
-    for (let i = 0; i < 200; i++) {
-      const v = await visit(port, version, session);
-      if (v.reused) resumed++;
-      session = v.session;
-    }
-    expect(resumed).toBe(200);
-    const per = server!.threadStats();
-    expect(per.length).toBe(2);
-    // Only Linux spreads connections over SO_REUSEPORT listeners; macOS gives them all to one thread.
-    if (PLATFORM.reusePortBalances) for (const s of per) expect(s.handshakes).toBeGreaterThan(0);
-    const total = server!.stats();
-    expect(total.handshakes).toBe(201);
-    expect(total.resumed).toBe(200);
-    await until(() => server!.stats().connections === 0, 5000, 'connections to close');
-    expect(server!.context.stats().hits).toBe(200);
-  });
+  threadsTest.each(['TLSv1.2', 'TLSv1.3'] as const)(
+    '%s: 200 sequential reconnects through one port on 2 threads all resume; both threads serve',
+    async (version) => {
+      const port = await startThreaded(2);
+      let { session } = await visit(port, version);
+      let resumed = 0;
+      for (let i = 0; i < 200; i++) {
+        const v = await visit(port, version, session);
+        if (v.reused) resumed++;
+        session = v.session;
+      }
+      expect(resumed).toBe(200);
+      const per = server!.threadStats();
+      expect(per.length).toBe(2);
+      // Only Linux spreads connections over SO_REUSEPORT listeners; macOS gives them all to one thread.
+      if (PLATFORM.reusePortBalances) for (const s of per) expect(s.handshakes).toBeGreaterThan(0);
+      const total = server!.stats();
+      expect(total.handshakes).toBe(201);
+      expect(total.resumed).toBe(200);
+      await until(() => server!.stats().connections === 0, 5000, 'connections to close');
+      expect(server!.context.stats().hits).toBe(200);
+    },
+  );
 
   threadsTest('a thread that throws is reported and replaced; the port keeps serving', async () => {
     const port = await startThreaded(2);
@@ -205,13 +238,21 @@ describe('createServer({ threads, handler })', () => {
   test('options are checked: threads range, handler, no listener argument', () => {
     expect(() => createServer({ ...CERT, threads: 0, handler })).toThrow(RangeError);
     expect(() => createServer({ ...CERT, threads: 2, handler: 'relative.js' })).toThrow(/absolute path/);
-    expect(() => (createServer as (...a: unknown[]) => unknown)({ ...CERT, threads: 2, handler }, () => undefined)).toThrow(/handler module/);
+    expect(() =>
+      (createServer as (...a: unknown[]) => unknown)({ ...CERT, threads: 2, handler }, () => undefined),
+    ).toThrow(/handler module/);
   });
 });
 
 describe('cluster', () => {
-  onlyWhere(test, PLATFORM.adopt, 'Server.adopt(), which takes the sockets of cluster workers, is not implemented')('createServer().listen(0) in 2 cluster workers: no EADDRINUSE, both serve', async () => {
-    const child = spawn(process.execPath, [path.join(FIXTURES, 'cluster-server.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  onlyWhere(
+    test,
+    PLATFORM.adopt,
+    'Server.adopt(), which takes the sockets of cluster workers, is not implemented',
+  )('createServer().listen(0) in 2 cluster workers: no EADDRINUSE, both serve', async () => {
+    const child = spawn(process.execPath, [path.join(FIXTURES, 'cluster-server.js')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     try {
       const [line] = (await within(once(child.stdout, 'data'), 20000, 'cluster listening')) as [Buffer];
       const { port, pids, error } = JSON.parse(line.toString()) as { port: number; pids: number[]; error?: string };
@@ -232,4 +273,3 @@ describe('cluster', () => {
     }
   });
 });
-

@@ -11,7 +11,8 @@ describe('package.json', () => {
   test('exports: require, import and types entries exist, and ./package.json', () => {
     const main = pkg.exports['.'];
     expect(Object.keys(main)).toEqual(['types', 'import', 'require']); // types first, as TypeScript reads them
-    for (const f of [main.types, main.import, main.require, pkg.main, pkg.types]) expect(existsSync(path.join(root, f))).toBe(true);
+    for (const f of [main.types, main.import, main.require, pkg.main, pkg.types])
+      expect(existsSync(path.join(root, f))).toBe(true);
     expect(pkg.exports['./package.json']).toBe('./package.json');
   });
 
@@ -42,7 +43,9 @@ describe('package.json', () => {
       expect(pkg.files).toContain(f);
       expect(existsSync(path.join(root, f))).toBe(true);
     }
-    expect(readFileSync(path.join(root, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} openssl-session-cache contributors\n/);
+    expect(readFileSync(path.join(root, 'LICENSE'), 'utf8')).toMatch(
+      /^MIT License\n\nCopyright \(c\) \d{4} openssl-session-cache contributors\n/,
+    );
     expect(pkg.license).toBe('MIT');
     expect(readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8')).toContain(`## [${pkg.version}]`);
     for (const f of pkg.files as string[]) expect(f).not.toMatch(/^(test|bench|soak|fuzz|scripts|lib|examples)\b/);

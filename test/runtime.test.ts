@@ -26,7 +26,11 @@ describe('unsupportedRuntime', () => {
     ['a runtime reporting BoringSSL', { node: '22.0.0', openssl: 'BoringSSL' }, /has BoringSSL \(BoringSSL\)/],
     ['a Node built without OpenSSL', { node: '22.23.5' }, /Node\.js 22\.23\.5 was built without OpenSSL/],
     ['Node 20.16', { ...node20, node: '20.16.0' }, /needs Node\.js >= 20\.17, and this is Node\.js 20\.16\.0\./],
-    ['Node 18', { node: '18.20.4', openssl: '3.0.13+quic' }, /needs Node\.js >= 20\.17, and this is Node\.js 18\.20\.4\./],
+    [
+      'Node 18',
+      { node: '18.20.4', openssl: '3.0.13+quic' },
+      /needs Node\.js >= 20\.17, and this is Node\.js 18\.20\.4\./,
+    ],
     ['no node version at all', { openssl: '3.0.0' }, /needs Node\.js >= 20\.17, and this is not Node\.js\./],
     ['a Node linked to OpenSSL 1.1', { node: '20.18.0', openssl: '1.1.1w' }, /runs on OpenSSL 1\.1\.1w/],
   ])('%s is refused in one sentence', (_name, versions, reason) => {
@@ -46,7 +50,10 @@ describe('unsupportedRuntime', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(Error);
-    expect(err).toMatchObject({ code: UNSUPPORTED_RUNTIME, message: unsupportedRuntime({ ...node20, electron: '31.0.0' }) });
+    expect(err).toMatchObject({
+      code: UNSUPPORTED_RUNTIME,
+      message: unsupportedRuntime({ ...node20, electron: '31.0.0' }),
+    });
   });
 
   test('MIN_NODE is engines.node of package.json', () => {

@@ -54,7 +54,10 @@ test('s_client -reconnect -no_ticket: one Session-ID six times, five Reused; a l
   expect(out.match(/ new {5}session /g) ?? []).toHaveLength(1);
   expect(out.match(/ resumed session /g) ?? []).toHaveLength(5);
   expect(out.match(/closed cleanly \(close_notify\)/g) ?? []).toHaveLength(6);
-  if (PLATFORM.signals) expect(out).toMatch(/cache: 1 sessions, 5 hits, \d+ misses, 0 timeouts, 0 evicted; server: 6 handshakes \(5 resumed\), 0 failed/);
+  if (PLATFORM.signals)
+    expect(out).toMatch(
+      /cache: 1 sessions, 5 hits, \d+ misses, 0 timeouts, 0 evicted; server: 6 handshakes \(5 resumed\), 0 failed/,
+    );
 });
 
 test('--max-version TLSv1.3: a saved TLS 1.3 session resumes statefully', async () => {

@@ -5,7 +5,17 @@ import { once } from 'node:events';
 import tls from 'node:tls';
 
 import { TLSConnection } from '../lib';
-import { Started, connectTls, delay, pseudoRandom, sha256, startServer, stopServer, until, within } from './server-helpers';
+import {
+  Started,
+  connectTls,
+  delay,
+  pseudoRandom,
+  sha256,
+  startServer,
+  stopServer,
+  until,
+  within,
+} from './server-helpers';
 
 jest.setTimeout(120000);
 

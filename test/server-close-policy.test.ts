@@ -42,7 +42,13 @@ async function connectAndEnd(port: number, version: Version, ending: Ending): Pr
   // host: the same as the reconnecting client's. Without it node:tls takes 'localhost', and Node 22+ binds a
   // client session to the host it was made for (getSession() carries it): a session for 'localhost' is not
   // offered to 127.0.0.1.
-  const c = tls.connect({ socket: raw, host: HOST, rejectUnauthorized: false, minVersion: version, maxVersion: version });
+  const c = tls.connect({
+    socket: raw,
+    host: HOST,
+    rejectUnauthorized: false,
+    minVersion: version,
+    maxVersion: version,
+  });
   c.on('error', () => undefined);
   const sessions: Buffer[] = [];
   c.on('session', (x: Buffer) => sessions.push(x));
@@ -74,30 +80,33 @@ for (const version of ['TLSv1.2', 'TLSv1.3'] as Version[]) {
   }
 }
 
-test.each(cases)('%s uncleanClose=%s, client ends with %s: resumed afterwards = %s', async (version, policy, ending, resumable) => {
-  const closes: CloseInfo[] = [];
-  s = await startServer({ uncleanClose: policy }, (conn: TLSConnection) => {
-    conn.on('close', (info) => closes.push(info));
-    echo(conn);
-  });
-  const removed: string[] = [];
-  s.server.context.on('sessionRemoved', (id) => removed.push(id));
+test.each(cases)(
+  '%s uncleanClose=%s, client ends with %s: resumed afterwards = %s',
+  async (version, policy, ending, resumable) => {
+    const closes: CloseInfo[] = [];
+    s = await startServer({ uncleanClose: policy }, (conn: TLSConnection) => {
+      conn.on('close', (info) => closes.push(info));
+      echo(conn);
+    });
+    const removed: string[] = [];
+    s.server.context.on('sessionRemoved', (id) => removed.push(id));
 
-  const session = await connectAndEnd(s.port, version, ending);
-  await until(() => closes.length === 1, 10000, 'the server-side close');
-  expect(closes[0].ending).toBe(ending);
-  expect(closes[0].clean).toBe(ending === 'close_notify');
-  expect(s.connections[0].closeInfo).toEqual(closes[0]);
-  await until(() => s!.server.stats().connections === 0, 5000, 'no open connections');
+    const session = await connectAndEnd(s.port, version, ending);
+    await until(() => closes.length === 1, 10000, 'the server-side close');
+    expect(closes[0].ending).toBe(ending);
+    expect(closes[0].clean).toBe(ending === 'close_notify');
+    expect(s.connections[0].closeInfo).toEqual(closes[0]);
+    await until(() => s!.server.stats().connections === 0, 5000, 'no open connections');
 
-  const again = await sessionOf({ port: s.port, minVersion: version, maxVersion: version, session });
-  expect(again.reused).toBe(resumable);
-  expect(s.server.stats().resumed).toBe(resumable ? 1 : 0);
-  expect(s.server.context.stats().hits).toBe(resumable ? 1 : 0);
-  await until(() => s!.connections.length === 2, 5000, 'the second connection');
-  expect(s.connections[1].session!.reused).toBe(resumable);
-  if (policy === 'drop' && ending !== 'close_notify') expect(removed.length).toBeGreaterThan(0);
-});
+    const again = await sessionOf({ port: s.port, minVersion: version, maxVersion: version, session });
+    expect(again.reused).toBe(resumable);
+    expect(s.server.stats().resumed).toBe(resumable ? 1 : 0);
+    expect(s.server.context.stats().hits).toBe(resumable ? 1 : 0);
+    await until(() => s!.connections.length === 2, 5000, 'the second connection');
+    expect(s.connections[1].session!.reused).toBe(resumable);
+    if (policy === 'drop' && ending !== 'close_notify') expect(removed.length).toBeGreaterThan(0);
+  },
+);
 
 describe('the server ends the connection', () => {
   const serverCases: Array<[Version, Policy, 'end' | 'destroy', boolean]> = [];
@@ -106,36 +115,39 @@ describe('the server ends the connection', () => {
     serverCases.push([version, 'keep', 'destroy', true], [version, 'drop', 'destroy', false]);
   }
 
-  test.each(serverCases)('%s uncleanClose=%s, server calls conn.%s(): resumed afterwards = %s', async (version, policy, how, resumable) => {
-    s = await startServer({ uncleanClose: policy }, echo);
-    const v = { minVersion: version, maxVersion: version };
-    const { socket, session } = await connectWithSession({ port: s.port, ...v });
-    socket.on('error', () => undefined); // a destroy may reach the client as a reset
-    const clientEvents: string[] = [];
-    socket.on('end', () => clientEvents.push('end'));
-    const clientClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const conn = s.connections[0];
-    const closed = new Promise<CloseInfo>((resolve) => conn.once('close', resolve));
-    let shutdownAtFinish = -1;
-    conn.once('finish', () => (shutdownAtFinish = conn.getShutdown()));
-    if (how === 'end') conn.end();
-    else conn.destroy();
-    const info = await within(closed, 10000, 'the server-side close');
-    await within(clientClosed, 10000, 'the client to close');
-    if (how === 'end') {
-      expect(info).toEqual({ clean: true, ending: 'local' });
-      expect(shutdownAtFinish & ShutdownFlags.SENT).toBe(ShutdownFlags.SENT); // close_notify went out
-      expect(clientEvents).toEqual(['end']);
-    } else {
-      expect(info).toEqual({ clean: false, ending: 'local' });
-    }
-    await until(() => s!.server.stats().connections === 0, 5000, 'no open connections');
+  test.each(serverCases)(
+    '%s uncleanClose=%s, server calls conn.%s(): resumed afterwards = %s',
+    async (version, policy, how, resumable) => {
+      s = await startServer({ uncleanClose: policy }, echo);
+      const v = { minVersion: version, maxVersion: version };
+      const { socket, session } = await connectWithSession({ port: s.port, ...v });
+      socket.on('error', () => undefined); // a destroy may reach the client as a reset
+      const clientEvents: string[] = [];
+      socket.on('end', () => clientEvents.push('end'));
+      const clientClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const conn = s.connections[0];
+      const closed = new Promise<CloseInfo>((resolve) => conn.once('close', resolve));
+      let shutdownAtFinish = -1;
+      conn.once('finish', () => (shutdownAtFinish = conn.getShutdown()));
+      if (how === 'end') conn.end();
+      else conn.destroy();
+      const info = await within(closed, 10000, 'the server-side close');
+      await within(clientClosed, 10000, 'the client to close');
+      if (how === 'end') {
+        expect(info).toEqual({ clean: true, ending: 'local' });
+        expect(shutdownAtFinish & ShutdownFlags.SENT).toBe(ShutdownFlags.SENT); // close_notify went out
+        expect(clientEvents).toEqual(['end']);
+      } else {
+        expect(info).toEqual({ clean: false, ending: 'local' });
+      }
+      await until(() => s!.server.stats().connections === 0, 5000, 'no open connections');
 
-    const again = await sessionOf({ port: s.port, ...v, session });
-    expect(again.reused).toBe(resumable);
-    expect(s.server.stats().resumed).toBe(resumable ? 1 : 0);
-    expect(s.server.context.stats().hits).toBe(resumable ? 1 : 0);
-  });
+      const again = await sessionOf({ port: s.port, ...v, session });
+      expect(again.reused).toBe(resumable);
+      expect(s.server.stats().resumed).toBe(resumable ? 1 : 0);
+      expect(s.server.context.stats().hits).toBe(resumable ? 1 : 0);
+    },
+  );
 
   // openssl s_client tells the two apart on the wire: 'closed' on close_notify, an unexpected EOF without.
   test.each([
@@ -151,7 +163,11 @@ describe('the server ends the connection', () => {
         }),
       );
       try {
-        const r = await sClient(started.port, [flag, '-ign_eof'], { input: 'hi\n', inputDelayMs: 500, timeoutMs: 20000 });
+        const r = await sClient(started.port, [flag, '-ign_eof'], {
+          input: 'hi\n',
+          inputDelayMs: 500,
+          timeoutMs: 20000,
+        });
         expect(r.timedOut).toBe(false);
         if (how === 'end') {
           expect(r.stdout).toMatch(/^closed$/m);
@@ -160,7 +176,11 @@ describe('the server ends the connection', () => {
           expect(r.stdout).not.toMatch(/^closed$/m);
           expect(r.stderr).toMatch(/unexpected eof/);
         }
-        await until(() => started.connections.length === 1 && started.connections[0].closeInfo !== null, 5000, 'the server-side close');
+        await until(
+          () => started.connections.length === 1 && started.connections[0].closeInfo !== null,
+          5000,
+          'the server-side close',
+        );
         expect(started.connections[0].closeInfo).toEqual({ clean: how === 'end', ending: 'local' });
       } finally {
         await stopServer(started.server);

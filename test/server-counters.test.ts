@@ -8,7 +8,20 @@ import path from 'node:path';
 import tls from 'node:tls';
 
 import type { Server, ServerStats } from '../lib';
-import { HOST, PLATFORM, closedBy, connectRaw, connectTls, delay, echo, echoes, run, until, useServerFixture, within } from './server-helpers';
+import {
+  HOST,
+  PLATFORM,
+  closedBy,
+  connectRaw,
+  connectTls,
+  delay,
+  echo,
+  echoes,
+  run,
+  until,
+  useServerFixture,
+  within,
+} from './server-helpers';
 
 const fx = useServerFixture();
 
@@ -23,7 +36,9 @@ async function handshakeThenReset(port: number, version: tls.SecureVersion): Pro
 }
 
 function accountedFor(s: ServerStats): number {
-  return s.handshakes + s.handshakeFailures + s.handshakeTimeouts + s.rejectedMaxConnections + s.rejectedMaxPendingHandshakes;
+  return (
+    s.handshakes + s.handshakeFailures + s.handshakeTimeouts + s.rejectedMaxConnections + s.rejectedMaxPendingHandshakes
+  );
 }
 
 /** A raw TCP client that ignores its own errors (the server resets some of them). */
@@ -57,9 +72,13 @@ test.each(['1.3', '1.2'])(
     }, 1);
     let r;
     try {
-      r = await run(PLATFORM.python, [path.join(__dirname, 'fixtures', 'handshake-then-reset.py'), String(s.port), '20', version], {
-        timeoutMs: 30000,
-      });
+      r = await run(
+        PLATFORM.python,
+        [path.join(__dirname, 'fixtures', 'handshake-then-reset.py'), String(s.port), '20', version],
+        {
+          timeoutMs: 30000,
+        },
+      );
     } finally {
       clearInterval(blocker);
     }
@@ -91,27 +110,35 @@ test('a mix of good, broken, silent and resetting clients: every accepted socket
   for (let i = 0; i < 6; i++) {
     const v = i % 2 ? 'TLSv1.2' : 'TLSv1.3';
     // good, served and closed with close_notify
-    jobs.push(connectTls({ port: s.port, maxVersion: v }).then(async (c) => {
-      c.on('error', () => undefined);
-      await echoes(c, `hello ${i}`);
-      c.end();
-      await closedBy(c as unknown as net.Socket, 10000);
-    }));
+    jobs.push(
+      connectTls({ port: s.port, maxVersion: v }).then(async (c) => {
+        c.on('error', () => undefined);
+        await echoes(c, `hello ${i}`);
+        c.end();
+        await closedBy(c as unknown as net.Socket, 10000);
+      }),
+    );
     jobs.push(handshakeThenReset(s.port, v));
     // garbage, FIN mid-handshake, RST mid-handshake, silent (timed out)
-    jobs.push(raw(s.port).then((r) => {
-      r.write('GET / HTTP/1.1\r\n\r\n');
-      return closedBy(r, 10000);
-    }));
-    jobs.push(raw(s.port).then((r) => {
-      r.end(Buffer.from([0x16, 0x03, 0x01, 0x00]));
-      return closedBy(r, 10000);
-    }));
-    jobs.push(raw(s.port).then(async (r) => {
-      r.write(Buffer.from([0x16, 0x03, 0x01]));
-      await delay(20);
-      r.resetAndDestroy();
-    }));
+    jobs.push(
+      raw(s.port).then((r) => {
+        r.write('GET / HTTP/1.1\r\n\r\n');
+        return closedBy(r, 10000);
+      }),
+    );
+    jobs.push(
+      raw(s.port).then((r) => {
+        r.end(Buffer.from([0x16, 0x03, 0x01, 0x00]));
+        return closedBy(r, 10000);
+      }),
+    );
+    jobs.push(
+      raw(s.port).then(async (r) => {
+        r.write(Buffer.from([0x16, 0x03, 0x01]));
+        await delay(20);
+        r.resetAndDestroy();
+      }),
+    );
     jobs.push(raw(s.port).then((r) => closedBy(r, 10000)));
   }
   await within(Promise.allSettled(jobs), 30000, 'the clients');

@@ -30,7 +30,10 @@ describe('bad clients', () => {
   test.each([
     ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
     ['random bytes', Buffer.from('8f3a0c9d2b7e11f0a4c6d8e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0', 'hex')],
-    ['a handshake record of the wrong type', Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04]), Buffer.from([0x63, 0, 0, 0])])],
+    [
+      'a handshake record of the wrong type',
+      Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04]), Buffer.from([0x63, 0, 0, 0])]),
+    ],
   ])('%s: tlsClientError ERR_OSC_HANDSHAKE with an OpenSSL reason; the server goes on', async (_n, garbage) => {
     const s = await fx.start({}, echo);
     const errors = collectTlsClientErrors(s.server);
@@ -247,10 +250,14 @@ describe('close with open connections', () => {
     const { cert, key } = CERT;
     const again = createServer({ cert, key }, echo);
     await stopServer(s2.server);
-    await within(new Promise<void>((resolve, reject) => {
-      again.once('error', reject);
-      again.listen(port, HOST, resolve);
-    }), 5000, 'listen on the old port');
+    await within(
+      new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(port, HOST, resolve);
+      }),
+      5000,
+      'listen on the old port',
+    );
     const c = await connectTls({ port });
     sockets.push(c);
     await echoes(c, 'same port');

@@ -65,7 +65,11 @@ export class ServerFixture {
   private readonly servers: Server[] = [];
 
   /** startServer(), closed after the test (if the test has not closed it itself). */
-  async start(options: ServerOptions = {}, listener?: (conn: TLSConnection) => void, listen?: ListenOptions): Promise<Started> {
+  async start(
+    options: ServerOptions = {},
+    listener?: (conn: TLSConnection) => void,
+    listen?: ListenOptions,
+  ): Promise<Started> {
     const started = await startServer(options, listener, listen);
     this.servers.push(started.server);
     return started;
@@ -215,5 +219,9 @@ export function closedBy(socket: net.Socket, ms: number): Promise<void> {
   socket.resume();
   if (socket.destroyed) return Promise.resolve();
   // Not events.once: it rejects on 'error', and a reset is a fine way to be closed here.
-  return within(new Promise<void>((resolve) => socket.once('close', () => resolve())), ms, 'the server to close the socket');
+  return within(
+    new Promise<void>((resolve) => socket.once('close', () => resolve())),
+    ms,
+    'the server to close the socket',
+  );
 }

@@ -19,7 +19,11 @@ beforeAll(() => {
 
 /** Runs `node -e script` with the package path in OSC; resolves with how it exited. */
 function node(script: string, ms = 30000): Promise<RunResult> {
-  return run(process.execPath, ['-e', script], { env: { ...process.env, OSC: DIST }, timeoutMs: ms, failOnTimeout: true });
+  return run(process.execPath, ['-e', script], {
+    env: { ...process.env, OSC: DIST },
+    timeoutMs: ms,
+    failOnTimeout: true,
+  });
 }
 
 // Common prelude of the child scripts: a server on a free port, echoing, plus a connect helper.
@@ -102,7 +106,7 @@ server.listen(0, '127.0.0.1', () => { connect(server.address().port).catch(() =>
 });
 
 describe('session event listeners at exit', () => {
-  test('a session listener that throws: an uncaught exception like any listener\'s, not a native abort', async () => {
+  test("a session listener that throws: an uncaught exception like any listener's, not a native abort", async () => {
     const r = await node(`
 const tls = require('node:tls');
 const { SecureContext, createServer, generateCertificate } = require(process.env.OSC);

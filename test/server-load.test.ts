@@ -87,7 +87,6 @@ test(`${CONNECTIONS} concurrent connections each echo ${SIZE} bytes, verified`, 
   expect(st.handshakes).toBe(CONNECTIONS);
   expect(st.handshakeFailures).toBe(0);
   expect(s.connections.every((c) => c.closeInfo?.ending === 'close_notify' && c.closeInfo.clean)).toBe(true);
-  // eslint-disable-next-line no-console
   console.log(
     `load: ${CONNECTIONS} connections up in ${connected} ms; ${CONNECTIONS} x ${SIZE} bytes echoed in ${transferred} ms`,
   );

@@ -60,7 +60,10 @@ describe('openssl s_client', () => {
     s = await startServer({}, echo);
     const file = path.join(dir, 'tls13.pem');
     const client = (flag: string) =>
-      sh(`(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${s!.port} -tls1_3 ${flag} ${file}`, 20000);
+      sh(
+        `(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${s!.port} -tls1_3 ${flag} ${file}`,
+        20000,
+      );
 
     const first = await client('-sess_out');
     expect(first.code).toBe(0);

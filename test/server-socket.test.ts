@@ -5,7 +5,20 @@ import { once } from 'node:events';
 import net from 'node:net';
 
 import { CloseInfo, SystemError, TLSConnection, createServer } from '../lib';
-import { CERT, HOST, PLATFORM, connectTls, delay, echo, echoes, onlyWhere, run, until, useServerFixture, within } from './server-helpers';
+import {
+  CERT,
+  HOST,
+  PLATFORM,
+  connectTls,
+  delay,
+  echo,
+  echoes,
+  onlyWhere,
+  run,
+  until,
+  useServerFixture,
+  within,
+} from './server-helpers';
 
 jest.setTimeout(60000);
 
@@ -26,7 +39,11 @@ describe('listen options', () => {
     expect(conn.localPort).toBe(s.port);
   });
 
-  onlyWhere(test, PLATFORM.reusePort, 'no SO_REUSEPORT')('reusePort: two servers listen on one port and both serve; a third without it gets EADDRINUSE', async () => {
+  onlyWhere(
+    test,
+    PLATFORM.reusePort,
+    'no SO_REUSEPORT',
+  )('reusePort: two servers listen on one port and both serve; a third without it gets EADDRINUSE', async () => {
     const a = await fx.start({}, echo, { reusePort: true });
     const b = await fx.start({}, echo, { port: a.port, reusePort: true });
     expect(b.port).toBe(a.port);
@@ -54,7 +71,11 @@ describe('listen options', () => {
     expect(third.listening).toBe(false);
   });
 
-  onlyWhere(test, !PLATFORM.reusePort, 'this platform has SO_REUSEPORT')('reusePort without SO_REUSEPORT: an ENOTSUP error that says so', async () => {
+  onlyWhere(
+    test,
+    !PLATFORM.reusePort,
+    'this platform has SO_REUSEPORT',
+  )('reusePort without SO_REUSEPORT: an ENOTSUP error that says so', async () => {
     const server = createServer({ cert: CERT.cert, key: CERT.key });
     server.listen({ port: 0, host: HOST, reusePort: true });
     const [err] = (await within(once(server, 'error'), 5000, 'error event')) as [SystemError];
@@ -113,7 +134,12 @@ describe('TLSConnection on the native server', () => {
     expect(conn.setNoDelay(false).setKeepAlive(true, 5000).setNoDelay()).toBe(conn);
     // ss shows a keepalive timer on the server's socket while SO_KEEPALIVE is on (once no data is in flight).
     const socketLine = async () => {
-      const r = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${s.port} and dport = :${client.localPort} )`]);
+      const r = await run('ss', [
+        '-tnoH',
+        'state',
+        'established',
+        `( sport = :${s.port} and dport = :${client.localPort} )`,
+      ]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`:${s.port}`);
       return r.stdout;

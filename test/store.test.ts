@@ -73,7 +73,13 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'osc-store-'));
   redisPort = await freePort();
   await startRedis();
-  redis = new Redis({ port: redisPort, host: HOST, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 50 });
+  redis = new Redis({
+    port: redisPort,
+    host: HOST,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => 50,
+  });
   await redisReady();
 });
 
@@ -99,11 +105,24 @@ afterEach(async () => {
   await redis.flushall();
 });
 
-function contextA(options: Partial<ConstructorParameters<typeof SecureContext>[0]> = {}, store: SessionStore = new RedisStore(redis)): SecureContext {
-  return new SecureContext({ ...CERT, serviceName: 'store-test', store, storeKey: STORE_KEY, storeTimeout: 200, ...options });
+function contextA(
+  options: Partial<ConstructorParameters<typeof SecureContext>[0]> = {},
+  store: SessionStore = new RedisStore(redis),
+): SecureContext {
+  return new SecureContext({
+    ...CERT,
+    serviceName: 'store-test',
+    store,
+    storeKey: STORE_KEY,
+    storeTimeout: 200,
+    ...options,
+  });
 }
 
-async function serverA(options: Parameters<typeof contextA>[0] = {}, extra: Record<string, unknown> = {}): Promise<Server> {
+async function serverA(
+  options: Parameters<typeof contextA>[0] = {},
+  extra: Record<string, unknown> = {},
+): Promise<Server> {
   const server = createServer({ context: contextA(options), ...extra }, echo);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, HOST, r));
@@ -117,9 +136,16 @@ interface ProcessB {
 
 /** Process B: another node process, its own context and cache, the same Redis. */
 async function processB(options: Record<string, unknown> = {}): Promise<ProcessB> {
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify({ redisPort, client: 'ioredis', storeKey: STORE_KEY.toString('hex'), ...CERT, ...options })], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      FIXTURE,
+      JSON.stringify({ redisPort, client: 'ioredis', storeKey: STORE_KEY.toString('hex'), ...CERT, ...options }),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   children.push(child);
   const lines = readline.createInterface({ input: child.stdout! });
   const next = () => within(once(lines, 'line') as Promise<[string]>, 15000, 'process B').then(([l]) => JSON.parse(l));
@@ -134,9 +160,20 @@ async function processB(options: Record<string, unknown> = {}): Promise<ProcessB
 }
 
 /** Connects, echoes (so TLS 1.3 tickets arrive), closes with close_notify. */
-async function visit(port: number, version: tls.SecureVersion, session?: Buffer): Promise<{ reused: boolean; session: Buffer; ms: number }> {
+async function visit(
+  port: number,
+  version: tls.SecureVersion,
+  session?: Buffer,
+): Promise<{ reused: boolean; session: Buffer; ms: number }> {
   const t0 = Date.now();
-  const c = tls.connect({ host: HOST, port, rejectUnauthorized: false, minVersion: version, maxVersion: version, session });
+  const c = tls.connect({
+    host: HOST,
+    port,
+    rejectUnauthorized: false,
+    minVersion: version,
+    maxVersion: version,
+    session,
+  });
   let latest: Buffer | undefined;
   c.on('session', (s: Buffer) => (latest = s));
   await within(once(c, 'secureConnect'), 10000, 'secureConnect');
@@ -153,7 +190,6 @@ async function visit(port: number, version: tls.SecureVersion, session?: Buffer)
 function keyOf(context: SecureContext, id: Buffer): string {
   return `osc:${createHash('sha256').update(context.sessionIdContext).digest('hex').slice(0, 16)}:${id.toString('hex')}`;
 }
-
 
 describe('a session made in process A resumes in process B through Redis', () => {
   test.each([
@@ -179,44 +215,50 @@ describe('a session made in process A resumes in process B through Redis', () =>
     expect((await b.stats()).store.hits).toBe(1);
   });
 
-  test.each(['tls1_2', 'tls1_3'])('openssl s_client -%s: -sess_out against A, -sess_in against B: Reused', async (flag) => {
-    const a = await serverA();
-    const b = await processB();
-    const file = path.join(dir, `${flag}.pem`);
-    const client = (port: number, io: string) =>
-      sh(`(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${port} -${flag} ${io} ${file}`, 20000);
-    const first = await client(a.address()!.port, '-sess_out');
-    expect(first.stdout).toMatch(/^New, TLSv1\.[23]/m);
-    await until(() => a.context.stats().store!.writes > 0, 5000, 'the write-behind');
-    const second = await client(b.port, '-sess_in');
-    expect(second.stdout).toMatch(/^Reused, TLSv1\.[23]/m);
-    expect(second.stdout).toMatch(/^hi$/m);
-  });
+  test.each(['tls1_2', 'tls1_3'])(
+    'openssl s_client -%s: -sess_out against A, -sess_in against B: Reused',
+    async (flag) => {
+      const a = await serverA();
+      const b = await processB();
+      const file = path.join(dir, `${flag}.pem`);
+      const client = (port: number, io: string) =>
+        sh(`(sleep 0.5; echo hi; sleep 0.5) | openssl s_client -connect ${HOST}:${port} -${flag} ${io} ${file}`, 20000);
+      const first = await client(a.address()!.port, '-sess_out');
+      expect(first.stdout).toMatch(/^New, TLSv1\.[23]/m);
+      await until(() => a.context.stats().store!.writes > 0, 5000, 'the write-behind');
+      const second = await client(b.port, '-sess_in');
+      expect(second.stdout).toMatch(/^Reused, TLSv1\.[23]/m);
+      expect(second.stdout).toMatch(/^hi$/m);
+    },
+  );
 });
 
-test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: wrap() over net sockets resumes from the store too', async (version) => {
-  const context = contextA();
-  const server = net.createServer((socket) => {
-    const conn = wrap(socket, { context });
-    conn.on('error', () => undefined);
-    conn.pipe(conn);
-  });
-  await new Promise<void>((r) => server.listen(0, HOST, r));
-  try {
-    const b = await processB();
-    const { session } = await visit(b.port, version);
-    await delay(100);
-    expect((await visit((server.address() as net.AddressInfo).port, version, session)).reused).toBe(true);
-    expect(context.stats().store!.hits).toBe(1);
-    // and what wrap() makes is written behind for the others
-    const mine = await visit((server.address() as net.AddressInfo).port, version);
-    await until(() => context.stats().store!.writes > 0, 5000, 'the write-behind of wrap()');
-    await delay(50);
-    expect((await visit(b.port, version, mine.session)).reused).toBe(true);
-  } finally {
-    server.close();
-  }
-});
+test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+  '%s: wrap() over net sockets resumes from the store too',
+  async (version) => {
+    const context = contextA();
+    const server = net.createServer((socket) => {
+      const conn = wrap(socket, { context });
+      conn.on('error', () => undefined);
+      conn.pipe(conn);
+    });
+    await new Promise<void>((r) => server.listen(0, HOST, r));
+    try {
+      const b = await processB();
+      const { session } = await visit(b.port, version);
+      await delay(100);
+      expect((await visit((server.address() as net.AddressInfo).port, version, session)).reused).toBe(true);
+      expect(context.stats().store!.hits).toBe(1);
+      // and what wrap() makes is written behind for the others
+      const mine = await visit((server.address() as net.AddressInfo).port, version);
+      await until(() => context.stats().store!.writes > 0, 5000, 'the write-behind of wrap()');
+      await delay(50);
+      expect((await visit(b.port, version, mine.session)).reused).toBe(true);
+    } finally {
+      server.close();
+    }
+  },
+);
 
 describe('faults: the handshake goes on, counters say so, nothing crashes', () => {
   test('storeError: reported, at most once a second, while the handshakes go on', async () => {
@@ -295,7 +337,10 @@ describe('faults: the handshake goes on, counters say so, nothing crashes', () =
     expect((await visit(b.port, 'TLSv1.2', session)).reused).toBe(false);
     // sealed with another key
     const foreign = contextA({ storeKey: randomBytes(32) }, new RedisStore(redis));
-    const sealed = (foreign.tier as unknown as { seal(d: Buffer, id: Buffer): Buffer }).seal(Buffer.from('x'), Buffer.from(added[0], 'hex'));
+    const sealed = (foreign.tier as unknown as { seal(d: Buffer, id: Buffer): Buffer }).seal(
+      Buffer.from('x'),
+      Buffer.from(added[0], 'hex'),
+    );
     await redis.set(key, sealed.toString('base64'));
     expect((await visit(b.port, 'TLSv1.2', session)).reused).toBe(false);
     expect((await b.stats()).store.rejected).toBe(2);
@@ -362,24 +407,27 @@ describe('expiry and removal', () => {
 });
 
 describe('exportSessions() / importSessions(): a warm restart without a store', () => {
-  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: sessions exported from one context resume in a new one', async (version) => {
-    const key = randomBytes(32);
-    const old = createServer({ context: new SecureContext({ ...CERT, serviceName: 'warm' }) }, echo);
-    servers.push(old);
-    await new Promise<void>((r) => old.listen(0, HOST, r));
-    const { session } = await visit(old.address()!.port, version);
-    const dump = old.context.exportSessions(key);
-    expect(old.context.stats().number).toBeGreaterThan(0);
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+    '%s: sessions exported from one context resume in a new one',
+    async (version) => {
+      const key = randomBytes(32);
+      const old = createServer({ context: new SecureContext({ ...CERT, serviceName: 'warm' }) }, echo);
+      servers.push(old);
+      await new Promise<void>((r) => old.listen(0, HOST, r));
+      const { session } = await visit(old.address()!.port, version);
+      const dump = old.context.exportSessions(key);
+      expect(old.context.stats().number).toBeGreaterThan(0);
 
-    const fresh = new SecureContext({ ...CERT, serviceName: 'warm' });
-    expect(fresh.importSessions(dump, randomBytes(32))).toBe(0); // another key opens nothing
-    expect(new SecureContext({ ...CERT, serviceName: 'other' }).importSessions(dump, key)).toBe(0); // another service
-    expect(fresh.importSessions(dump, key)).toBe(old.context.stats().number);
-    const next = createServer({ context: fresh }, echo);
-    servers.push(next);
-    await new Promise<void>((r) => next.listen(0, HOST, r));
-    expect((await visit(next.address()!.port, version, session)).reused).toBe(true);
-  });
+      const fresh = new SecureContext({ ...CERT, serviceName: 'warm' });
+      expect(fresh.importSessions(dump, randomBytes(32))).toBe(0); // another key opens nothing
+      expect(new SecureContext({ ...CERT, serviceName: 'other' }).importSessions(dump, key)).toBe(0); // another service
+      expect(fresh.importSessions(dump, key)).toBe(old.context.stats().number);
+      const next = createServer({ context: fresh }, echo);
+      servers.push(next);
+      await new Promise<void>((r) => next.listen(0, HOST, r));
+      expect((await visit(next.address()!.port, version, session)).reused).toBe(true);
+    },
+  );
 
   test('bad input: no key, a buffer of something else, tickets on', () => {
     const ctx = new SecureContext({ ...CERT });
@@ -418,9 +466,16 @@ describe('the store under the multi-core setups', () => {
   });
 
   test('cluster, 2 workers, a context each: 30 sequential reconnects all resume, on both workers', async () => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'cluster-store-server.js'), JSON.stringify({ redisPort, storeKey: STORE_KEY.toString('hex'), ...CERT })], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(__dirname, 'fixtures', 'cluster-store-server.js'),
+        JSON.stringify({ redisPort, storeKey: STORE_KEY.toString('hex'), ...CERT }),
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     children.push(child);
     const [line] = (await within(once(child.stdout!, 'data'), 20000, 'cluster listening')) as [Buffer];
     const { port, pids } = JSON.parse(line.toString()) as { port: number; pids: number[] };
@@ -450,7 +505,9 @@ describe('options', () => {
     const store = new RedisStore(redis);
     expect(() => new SecureContext({ ...CERT, store })).toThrow(/needs storeKey/);
     expect(() => new SecureContext({ ...CERT, store, storeKey: Buffer.alloc(16) })).toThrow(/32-byte/);
-    expect(() => new SecureContext({ ...CERT, store, storeKey: STORE_KEY, tickets: true })).toThrow(/tickets must stay off/);
+    expect(() => new SecureContext({ ...CERT, store, storeKey: STORE_KEY, tickets: true })).toThrow(
+      /tickets must stay off/,
+    );
     expect(() => new SecureContext({ ...CERT, storeKey: STORE_KEY })).toThrow(/go with store/);
     expect(() => new SecureContext({ ...CERT, store: {} as never, storeKey: STORE_KEY })).toThrow(/SessionStore/);
     expect(() => new RedisStore({} as never)).toThrow(TypeError);

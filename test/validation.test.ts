@@ -15,16 +15,25 @@ describe('SecureContext options', () => {
     expect(() => new SecureContext({ cert })).toThrow(/needs a certificate and its key/);
   });
 
-  test.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'TLSv1.1'])('minVersion/maxVersion %s is a RangeError', (v) => {
-    expect(() => new SecureContext({ cert, key, minVersion: v as never })).toThrow(RangeError);
-    expect(() => new SecureContext({ cert, key, maxVersion: v as never })).toThrow(/maxVersion must be 'TLSv1.2' or 'TLSv1.3'/);
-  });
+  test.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'TLSv1.1'])(
+    'minVersion/maxVersion %s is a RangeError',
+    (v) => {
+      expect(() => new SecureContext({ cert, key, minVersion: v as never })).toThrow(RangeError);
+      expect(() => new SecureContext({ cert, key, maxVersion: v as never })).toThrow(
+        /maxVersion must be 'TLSv1.2' or 'TLSv1.3'/,
+      );
+    },
+  );
 
   test('ALPNProtocols: a string is a TypeError; names or the wire format in a Buffer are taken', () => {
-    expect(() => new SecureContext({ cert, key, ALPNProtocols: 'h2' as never })).toThrow(/ALPNProtocols must be an array of strings/);
+    expect(() => new SecureContext({ cert, key, ALPNProtocols: 'h2' as never })).toThrow(
+      /ALPNProtocols must be an array of strings/,
+    );
     expect(() => new SecureContext({ cert, key, ALPNProtocols: [1] as never })).toThrow(TypeError);
     expect(() => new SecureContext({ cert, key, ALPNProtocols: Buffer.from([5, 0x68]) })).toThrow(/wire format/);
-    expect(() => new SecureContext({ cert, key, ALPNProtocols: Buffer.from('\x02h2\x08http/1.1', 'latin1') })).not.toThrow();
+    expect(
+      () => new SecureContext({ cert, key, ALPNProtocols: Buffer.from('\x02h2\x08http/1.1', 'latin1') }),
+    ).not.toThrow();
   });
 
   test.each(['SNICallback', 'ticketKeys', 'pfx', 'secureOptions', 'secureProtocol', 'dhparam', 'ecdhCurve'])(
@@ -44,7 +53,9 @@ describe('SecureContext options', () => {
     expect(() => new SecureContext({ cert, key, sessionTimeout: -1 })).toThrow(RangeError);
     expect(() => new SecureContext({ cert, key, sessionCacheSize: 2 ** 40 })).toThrow(RangeError);
     expect(() => new SecureContext({ cert, key, numTickets: 17 })).toThrow(RangeError);
-    expect(() => new SecureContext({ cert, key, requestCert: 'yes' as never })).toThrow(/requestCert must be a boolean/);
+    expect(() => new SecureContext({ cert, key, requestCert: 'yes' as never })).toThrow(
+      /requestCert must be a boolean/,
+    );
     expect(() => new SecureContext({ cert, key, ciphers: 5 as never })).toThrow(/ciphers must be a string/);
     expect(() => new SecureContext({ cert, key, ca: [5] as never })).toThrow(/ca must be a PEM/);
     expect(() => new SecureContext({ cert, key, sessionIdContext: 5 as never })).toThrow(/sessionIdContext must be/);
@@ -93,19 +104,43 @@ describe('createServer and listen options', () => {
 
 describe('TLSConnection.setShutdown', () => {
   test.each([-1, 4, 0xffff, 1.5, NaN, Infinity])('%d is a RangeError', (flags) => {
-    const conn = wrap(new Duplex({ read() {}, write(_c, _e, cb) { cb(); } }), { cert, key });
+    const conn = wrap(
+      new Duplex({
+        read() {},
+        write(_c, _e, cb) {
+          cb();
+        },
+      }),
+      { cert, key },
+    );
     expect(() => conn.setShutdown(flags)).toThrow(RangeError);
     conn.destroy();
   });
 
   test.each(['x', null, undefined, {}])('%p is a TypeError', (flags) => {
-    const conn = wrap(new Duplex({ read() {}, write(_c, _e, cb) { cb(); } }), { cert, key });
+    const conn = wrap(
+      new Duplex({
+        read() {},
+        write(_c, _e, cb) {
+          cb();
+        },
+      }),
+      { cert, key },
+    );
     expect(() => conn.setShutdown(flags as never)).toThrow(TypeError);
     conn.destroy();
   });
 
   test('0 to 3 are taken', () => {
-    const conn = wrap(new Duplex({ read() {}, write(_c, _e, cb) { cb(); } }), { cert, key });
+    const conn = wrap(
+      new Duplex({
+        read() {},
+        write(_c, _e, cb) {
+          cb();
+        },
+      }),
+      { cert, key },
+    );
     for (const flags of [0, 1, 2, 3]) expect(() => conn.setShutdown(flags)).not.toThrow();
     conn.destroy();
   });
@@ -121,7 +156,18 @@ describe('wrap() over streams that do not carry bytes', () => {
     const socket = await accepted;
     socket.setEncoding('utf8');
     expect(() => wrap(socket, { cert, key })).toThrow(/emits utf8 strings/);
-    expect(() => wrap(new Duplex({ objectMode: true, read() {}, write(_c, _e, cb) { cb(); } }), { cert, key })).toThrow(/emits objects/);
+    expect(() =>
+      wrap(
+        new Duplex({
+          objectMode: true,
+          read() {},
+          write(_c, _e, cb) {
+            cb();
+          },
+        }),
+        { cert, key },
+      ),
+    ).toThrow(/emits objects/);
     expect(() => wrap({} as never, { cert, key })).toThrow(/needs a Duplex/);
     client.destroy();
     socket.destroy();
@@ -130,7 +176,12 @@ describe('wrap() over streams that do not carry bytes', () => {
 
   test('a stream that starts emitting strings later: an error on that connection, nothing thrown, others unaffected', async () => {
     const context = new SecureContext({ cert, key });
-    const duplex = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+    const duplex = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
     const conn: TLSConnection = wrap(duplex, { context });
     const errors: Error[] = [];
     conn.on('error', (e) => errors.push(e));

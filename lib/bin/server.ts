@@ -19,7 +19,12 @@ const { values } = parseArgs({
 
 const { cert, key } = generateCertificate();
 const server = createServer(
-  { cert, key, uncleanClose: values.drop ? 'drop' : 'keep', maxVersion: values['max-version'] as TLSVersion | undefined },
+  {
+    cert,
+    key,
+    uncleanClose: values.drop ? 'drop' : 'keep',
+    maxVersion: values['max-version'] as TLSVersion | undefined,
+  },
   (conn) => {
     const s = conn.session!;
     const who = `${conn.remoteAddress}:${conn.remotePort}`;
@@ -29,7 +34,9 @@ const server = createServer(
     conn.on('close', (info) => console.log(`${who} closed ${info.clean ? 'cleanly' : 'uncleanly'} (${info.ending})`));
   },
 );
-server.on('tlsClientError', (err, c) => console.log(`${c.remoteAddress}:${c.remotePort} handshake failed: ${err.reason}`));
+server.on('tlsClientError', (err, c) =>
+  console.log(`${c.remoteAddress}:${c.remotePort} handshake failed: ${err.reason}`),
+);
 server.on('error', (err) => {
   console.error(`cannot listen: ${err.message}`);
   process.exit(1);
@@ -37,9 +44,12 @@ server.on('error', (err) => {
 server.listen({ port: Number(values.port), host: values.host }, () => {
   const a = server.address()!;
   const max = values['max-version'];
-  console.log(`TLS echo server on ${a.address}:${a.port} (${opensslVersion}, up to ${max}), session cache on, tickets off`);
+  console.log(
+    `TLS echo server on ${a.address}:${a.port} (${opensslVersion}, up to ${max}), session cache on, tickets off`,
+  );
   console.log(`try: openssl s_client -connect localhost:${a.port} -reconnect -no_ticket`);
-  if (max === 'TLSv1.2') console.log('(TLS 1.2 so that s_client -reconnect can show resumption; --max-version TLSv1.3 for both)');
+  if (max === 'TLSv1.2')
+    console.log('(TLS 1.2 so that s_client -reconnect can show resumption; --max-version TLSv1.3 for both)');
 });
 
 function bye(): void {
