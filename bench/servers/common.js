@@ -5,7 +5,8 @@
 // Prints "READY <port>" when listening; on SIGTERM prints "STATS {json}" and
 // exits 0 (a clean exit, so valgrind/callgrind write their output); on
 // SIGUSR2 runs a full GC (when started with --expose-gc) and prints "GCDONE",
-// so RSS samples hold live data rather than garbage not yet collected.
+// so RSS samples hold live data rather than garbage not yet collected. Servers
+// that opt in answer a "STATS" line on stdin with a STATS line (ready() below).
 const fs = require('fs');
 
 function parseArgs(argv = process.argv.slice(2)) {
@@ -25,8 +26,15 @@ function echo(conn) {
   conn.on('error', () => {});
 }
 
-function ready(server, stats = () => ({})) {
+// With { control: true }, a line "STATS" on stdin prints "STATS {json}" at
+// once (the store cells read counters before and after each run).
+function ready(server, stats = () => ({}), { control = false } = {}) {
   console.log(`READY ${server.address().port}`);
+  if (control) {
+    require('readline').createInterface({ input: process.stdin }).on('line', (l) => {
+      if (l.trim() === 'STATS') console.log(`STATS ${JSON.stringify(stats())}`);
+    });
+  }
   process.on('SIGTERM', () => {
     console.log(`STATS ${JSON.stringify(stats())}`);
     process.exit(0);
