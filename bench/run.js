@@ -10,7 +10,7 @@
 //   --no-callgrind   skip the instruction counts
 //   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
-//   --publish        also copy results.json and chart.svg to bench/results/
+//   --publish        also copy the JSON written (and chart.svg) to bench/results/
 //   --multicore      the multi-core section only (threads, cluster, C server;
 //                    see MC_CONTESTANTS); the full run includes it, --quick not
 //   --no-multicore   leave the multi-core section out of the full run
@@ -542,8 +542,9 @@ async function main() {
 
   results.meta.seconds = (Date.now() - t0) / 1000;
   results.meta.loadavgEnd = os.loadavg();
-  // The full run writes results.json + chart.svg; the multi-core section also
-  // goes to multicore.json on its own (all of it with --multicore).
+  // The full run writes results.json + chart.svg; the multi-core and store
+  // sections also go to multicore.json / store.json on their own (all of it
+  // with --multicore / --store).
   const written = [];
   if (opt.singleCore) {
     fs.writeFileSync(path.join(setup.OUT, 'results.json'), JSON.stringify(results, null, 2));

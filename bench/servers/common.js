@@ -45,4 +45,21 @@ function ready(server, stats = () => ({}), { control = false } = {}) {
   });
 }
 
-module.exports = { parseArgs, echo, ready };
+// Times of store GETs as the server sees them (call to answer, microseconds):
+// add() each; take() summarizes those since the last take() and starts over.
+function timings() {
+  let xs = [];
+  const q = (s, p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+  return {
+    add(us) { xs.push(us); },
+    take() {
+      const s = xs.sort((a, b) => a - b);
+      xs = [];
+      if (!s.length) return { n: 0 };
+      return { n: s.length, p50: q(s, 0.5), p90: q(s, 0.9), p99: q(s, 0.99), mean: s.reduce((a, x) => a + x, 0) / s.length };
+    },
+  };
+}
+const since = (t0) => Number(process.hrtime.bigint() - t0) / 1000;
+
+module.exports = { parseArgs, echo, ready, timings, since };

@@ -19,7 +19,7 @@
 //                     events: every resumption asks Redis.)
 const tls = require('tls');
 const { SSL_OP_NO_TICKET } = require('crypto').constants;
-const { parseArgs, echo, ready } = require('./common');
+const { parseArgs, echo, ready, timings, since } = require('./common');
 
 const o = parseArgs();
 const MAX = 20480;
@@ -56,6 +56,7 @@ if (o.mode === 'sessionid') {
   });
 }
 let redis = null;
+const gets = timings(); // GET round trips as this process sees them (STATS getUs)
 if (o.mode === 'redis') {
   const Redis = require('ioredis');
   redis = new Redis({ host: '127.0.0.1', port: Number(o['redis-port']), maxRetriesPerRequest: 1 });
@@ -65,7 +66,9 @@ if (o.mode === 'redis') {
     redis.set(key(id), data, 'EX', 300).then(() => { stats.writes++; cb(); }, () => { stats.errors++; cb(); });
   });
   server.on('resumeSession', (id, cb) => {
+    const t0 = process.hrtime.bigint();
     redis.getBuffer(key(id)).then((data) => {
+      gets.add(since(t0));
       if (data) stats.hits++; else stats.misses++;
       cb(null, data || null);
     }, () => { stats.errors++; cb(null, null); });
@@ -74,6 +77,7 @@ if (o.mode === 'redis') {
 server.on('tlsClientError', () => {});
 const listen = () => server.listen(o.port, '127.0.0.1', () =>
   ready(server, () => ({ ...stats, number: cache.size, mode: o.mode,
-    ticketKeys: o.mode === 'sessionid' || o.mode === 'redis' ? undefined : server.getTicketKeys().toString('hex').slice(0, 16) }),
+    ticketKeys: o.mode === 'sessionid' || o.mode === 'redis' ? undefined : server.getTicketKeys().toString('hex').slice(0, 16),
+    ...(redis ? { getUs: gets.take() } : {}) }),
   { control: o.mode === 'redis' }));
 if (redis) redis.once('ready', listen); else listen();
