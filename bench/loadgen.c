@@ -3,8 +3,8 @@
  * sockets (each thread = one connection in flight), far cheaper per handshake
  * than the servers it drives. It reports its own CPU so that can be shown.
  *
- * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|bulk|idle]
- *                [--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S]
+ * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|bulk|idle]
+ *                [--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--from PORT]
  *   full    N handshakes, never offering a session.
  *   resume  each thread primes one session with a full handshake, then every
  *           connection offers its latest session (TLS 1.2: session ID or
@@ -14,6 +14,11 @@
  *           thread issued it (after C priming full handshakes). Measures how
  *           often a returning client resumes when it may land anywhere: a
  *           connection that does not resume brings a new newest session.
+ *   resume-fresh  first gets N distinct sessions from the server on --from PORT
+ *           (N full handshakes there on 8 threads, before PRIMED), then each timed
+ *           connection to --port offers one of them, each exactly once: the
+ *           measured server has never seen any of them (for a shared session
+ *           store: every offered session misses its internal cache).
  *   bulk    each connection echoes B bytes (default 100 MiB) through the server.
  *   idle    opens N connections, prints "HOLDING n", holds them until a line
  *           on stdin or --hold seconds, then closes them.
@@ -22,7 +27,9 @@
  * With --sync, prints "PRIMED" after priming and waits for a stdin line, so the
  * caller can sample the server's CPU around the timed phase only.
  * Loops stop at N connections or S seconds, whichever comes first.
- * Prints one JSON object on stdout.
+ * Prints one JSON object on stdout; "hs_us" has the client-observed latency
+ * of the timed connections in microseconds (TCP connect + TLS handshake, up to
+ * SSL_connect's return: median, p90, p99, mean, max).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,19 +51,22 @@
 #include <openssl/ssl.h>
 
 static struct {
-  int port, tls, concurrency, sync;
+  int port, tls, concurrency, sync, from;
   const char *mode;
   long conns;
   double time, hold;
   long long bytes;
-} opt = { 0, 13, 1, 0, "resume", 1000, 10, 30, 100LL << 20 };
+} opt = { 0, 13, 1, 0, 0, "resume", 1000, 10, 30, 100LL << 20 };
 
 static SSL_CTX *ctx;
 static int ex_slot; /* SSL ex_data index -> struct worker */
 static int any;     /* --mode resume-any: one shared session, below */
 static SSL_SESSION *any_sess;
 static pthread_mutex_t any_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_long issued, done, resumed, failed, offered;
+static int fresh;   /* --mode resume-fresh: sessions from --from, each offered once */
+static SSL_SESSION **fresh_sess;
+static long fresh_n;
+static atomic_long issued, done, resumed, failed, offered, primed_next;
 static atomic_llong moved;
 static double deadline;
 static const char *proto = "", *cipher = "";
@@ -64,6 +74,10 @@ static const char *proto = "", *cipher = "";
 struct worker {
   pthread_t th;
   SSL_SESSION *sess; /* latest session from the server */
+  SSL_SESSION *use;  /* resume-fresh: the session to offer on the next connection */
+  int timed;         /* record latencies (the timed phase) */
+  double *lat;       /* per-connection handshake latency, seconds */
+  long nlat, caplat;
 };
 
 static double now(void) {
@@ -95,9 +109,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *s) {
   return 1; /* we keep the reference */
 }
 
-static int tcp_connect(void) {
+static int tcp_connect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   struct timeval tv = { 10, 0 }; /* a stuck server must not hang the bench */
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -108,8 +122,17 @@ static int tcp_connect(void) {
 }
 
 /* Handshake + one-byte echo. Returns the SSL or NULL (counted as failed). */
-static SSL *open_conn(struct worker *w, int offer) {
-  int fd = tcp_connect();
+static void record(struct worker *w, double seconds) {
+  if (w->nlat == w->caplat) {
+    w->caplat = w->caplat ? 2 * w->caplat : 4096;
+    w->lat = realloc(w->lat, (size_t)w->caplat * sizeof *w->lat);
+  }
+  w->lat[w->nlat++] = seconds;
+}
+
+static SSL *open_conn_to(struct worker *w, int offer, int port) {
+  double t0 = now();
+  int fd = tcp_connect(port);
   if (fd < 0) { atomic_fetch_add(&failed, 1); return NULL; }
   SSL *ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
@@ -119,7 +142,10 @@ static SSL *open_conn(struct worker *w, int offer) {
      * as not resumable (single-use tickets), and servers such as node:tls
      * send no new ticket on a resumed connection. The kept one stays fresh. */
     SSL_SESSION *copy = NULL;
-    if (any) {
+    if (fresh) {
+      copy = w->use; /* never offered before: no copy needed */
+      w->use = NULL;
+    } else if (any) {
       pthread_mutex_lock(&any_lock);
       if (any_sess) copy = SSL_SESSION_dup(any_sess);
       pthread_mutex_unlock(&any_lock);
@@ -133,7 +159,9 @@ static SSL *open_conn(struct worker *w, int offer) {
     }
   }
   char b = 'x';
-  if (SSL_connect(ssl) != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
+  int hs = SSL_connect(ssl);
+  if (hs == 1 && w->timed) record(w, now() - t0);
+  if (hs != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
     ERR_clear_error();
     SSL_free(ssl);
     close(fd);
@@ -145,6 +173,8 @@ static SSL *open_conn(struct worker *w, int offer) {
   cipher = SSL_get_cipher_name(ssl);
   return ssl;
 }
+
+static SSL *open_conn(struct worker *w, int offer) { return open_conn_to(w, offer, opt.port); }
 
 /* close_notify, then wait for the server's close so the server, not the
  * client, finishes the connection the normal way. The drain reads the raw
@@ -194,15 +224,35 @@ static void bulk(SSL *ssl) {
   free(in);
 }
 
-static int claim_connection(void) {
-  return atomic_fetch_add(&issued, 1) < opt.conns && now() < deadline;
+/* resume-fresh priming: full handshakes on --from, keeping each one's newest
+ * session (TLS 1.3: the last ticket of the connection). */
+static void *prime_fresh(void *arg) {
+  struct worker *w = arg;
+  long i;
+  while ((i = atomic_fetch_add(&primed_next, 1)) < fresh_n) {
+    SSL *ssl = open_conn_to(w, 0, opt.from);
+    if (!ssl) continue;
+    close_conn(ssl);
+    fresh_sess[i] = w->sess; /* NULL when the server gave none */
+    w->sess = NULL;
+  }
+  return NULL;
 }
 
 static void *run(void *arg) {
   struct worker *w = arg;
-  int offer = strcmp(opt.mode, "resume") == 0 || any;
-  while (claim_connection()) {
+  int offer = strcmp(opt.mode, "resume") == 0 || any || fresh;
+  w->timed = 1;
+  for (;;) {
+    long i = atomic_fetch_add(&issued, 1);
+    if (i >= opt.conns || now() >= deadline) break;
+    if (fresh) {
+      if (i >= fresh_n) break;
+      w->use = fresh_sess[i];
+      fresh_sess[i] = NULL;
+    }
     SSL *ssl = open_conn(w, offer);
+    if (w->use) { SSL_SESSION_free(w->use); w->use = NULL; } /* not offered: connect failed */
     if (!ssl) continue;
     if (strcmp(opt.mode, "bulk") == 0) bulk(ssl);
     close_conn(ssl);
@@ -214,6 +264,7 @@ static void *run(void *arg) {
 static void idle(void) {
   SSL **held = calloc((size_t)opt.conns, sizeof *held);
   struct worker w = { 0 };
+  w.timed = 1;
   long n = 0;
   for (long i = 0; i < opt.conns && now() < deadline; i++)
     if ((held[n] = open_conn(&w, 0))) n++;
@@ -226,9 +277,23 @@ static void idle(void) {
   free(held);
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of sorted xs (nearest rank), in microseconds. */
+static double quantile_us(const double *xs, long n, double q) {
+  if (!n) return 0;
+  long i = (long)(q * n + 0.999999) - 1;
+  if (i < 0) i = 0;
+  if (i >= n) i = n - 1;
+  return xs[i] * 1e6;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|bulk|idle] "
-                  "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--sync]\n");
+  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|bulk|idle] "
+                  "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--from PORT] [--sync]\n");
   exit(2);
 }
 
@@ -246,6 +311,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--concurrency")) opt.concurrency = atoi(v);
     else if (!strcmp(k, "--bytes")) opt.bytes = atoll(v);
     else if (!strcmp(k, "--hold")) opt.hold = atof(v);
+    else if (!strcmp(k, "--from")) opt.from = atoi(v);
     else usage();
   }
   if (!opt.port || opt.concurrency < 1 || opt.concurrency > 256) usage();
@@ -267,6 +333,24 @@ int main(int argc, char **argv) {
   struct worker *ws = calloc((size_t)opt.concurrency, sizeof *ws);
   deadline = now() + opt.time + (opt.sync ? 3600 : 0);
   any = !strcmp(opt.mode, "resume-any");
+  fresh = !strcmp(opt.mode, "resume-fresh");
+  if (fresh) {
+    if (!opt.from) { fprintf(stderr, "loadgen: resume-fresh needs --from PORT\n"); return 2; }
+    fresh_n = opt.conns;
+    fresh_sess = calloc((size_t)fresh_n, sizeof *fresh_sess);
+    /* 8 threads whatever --concurrency is: priming is untimed, only quicker so */
+    enum { PRIMERS = 8 };
+    struct worker *ps = calloc(PRIMERS, sizeof *ps);
+    for (int i = 0; i < PRIMERS; i++) pthread_create(&ps[i].th, NULL, prime_fresh, &ps[i]);
+    for (int i = 0; i < PRIMERS; i++) pthread_join(ps[i].th, NULL);
+    long missing = 0;
+    for (long i = 0; i < fresh_n; i++) missing += !fresh_sess[i];
+    if (missing || failed) {
+      fprintf(stderr, "loadgen: priming from port %d: %ld of %ld connections gave no session (%ld failed)\n",
+              opt.from, missing, fresh_n, (long)failed);
+      return 1;
+    }
+  }
   if (!strcmp(opt.mode, "resume") || any)
     for (int i = 0; i < opt.concurrency; i++) { /* prime: one full handshake each */
       SSL *ssl = open_conn(&ws[i], 0);
@@ -286,7 +370,7 @@ int main(int argc, char **argv) {
   if (!strcmp(opt.mode, "idle")) {
     deadline = t0 + opt.time;
     idle();
-  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || any || !strcmp(opt.mode, "bulk")) {
+  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || any || fresh || !strcmp(opt.mode, "bulk")) {
     for (int i = 0; i < opt.concurrency; i++) pthread_create(&ws[i].th, NULL, run, &ws[i]);
     for (int i = 0; i < opt.concurrency; i++) pthread_join(ws[i].th, NULL);
   } else {
@@ -294,11 +378,21 @@ int main(int argc, char **argv) {
   }
   double el = now() - t0, cpu = cpu_seconds() - c0;
   long n = done;
+  /* Handshake latency of the timed connections, all threads together. */
+  long nl = 0;
+  for (int i = 0; i < opt.concurrency; i++) nl += ws[i].nlat;
+  double *lat = malloc((size_t)(nl ? nl : 1) * sizeof *lat), sum = 0;
+  nl = 0;
+  for (int i = 0; i < opt.concurrency; i++)
+    for (long j = 0; j < ws[i].nlat; j++) sum += (lat[nl++] = ws[i].lat[j]);
+  qsort(lat, (size_t)nl, sizeof *lat, cmp_double);
   printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"protocol\":\"%s\",\"cipher\":\"%s\",\"concurrency\":%d,"
          "\"connections\":%ld,\"resumed\":%ld,\"offered\":%ld,\"failed\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
-         "\"bytes\":%lld,\"mb_per_s\":%.2f,\"cpu_s\":%.4f,\"cpu_ms_per_conn\":%.4f}\n",
+         "\"bytes\":%lld,\"mb_per_s\":%.2f,\"cpu_s\":%.4f,\"cpu_ms_per_conn\":%.4f,"
+         "\"hs_us\":{\"n\":%ld,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"mean\":%.1f,\"max\":%.1f}}\n",
          opt.mode, opt.tls == 12 ? "1.2" : "1.3", proto, cipher, opt.concurrency, n, (long)resumed,
          (long)offered, (long)failed, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
-         n ? cpu * 1000 / n : 0.0);
+         n ? cpu * 1000 / n : 0.0, nl, quantile_us(lat, nl, 0.5), quantile_us(lat, nl, 0.9),
+         quantile_us(lat, nl, 0.99), nl ? sum / nl * 1e6 : 0.0, nl ? lat[nl - 1] * 1e6 : 0.0);
   return 0;
 }

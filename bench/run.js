@@ -10,15 +10,21 @@
 //   --no-callgrind   skip the instruction counts
 //   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
-//   --publish        also copy results.json and chart.svg to bench/results/
+//   --publish        also copy the JSON written (and chart.svg) to bench/results/
 //   --multicore      the multi-core section only (threads, cluster, C server;
 //                    see MC_CONTESTANTS); the full run includes it, --quick not
 //   --no-multicore   leave the multi-core section out of the full run
 //   --mc-n N         threads / cluster workers in the multi-core section (2)
+//   --store          the store section only (sessions from Redis vs the
+//                    internal cache vs a full handshake, and node:tls over
+//                    Redis; see lib/store.js); the full run includes it, --quick not
+//   --no-store       leave the store section out of the full run
+//   --store-conns N  connections per run of a store "L2" cell (5000): each one
+//                    a distinct session primed beforehand
 // --quick uses the P-256 certificate only and smaller memory/bulk sizes.
 // Writes bench/out/results.json and bench/out/chart.svg (with --multicore:
-// bench/out/multicore.json); exits 1 when any cell fails its checks (e.g. a
-// "resumed" cell that did not resume).
+// bench/out/multicore.json; with --store: bench/out/store.json); exits 1 when
+// any cell fails its checks (e.g. a "resumed" cell that did not resume).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -28,6 +34,7 @@ const { Server } = require('./lib/proc');
 const { sTime, loadgen } = require('./lib/clients');
 const { irPerResume } = require('./lib/callgrind');
 const { renderChart } = require('./chart');
+const { runStore, storeTable, storeCells } = require('./lib/store');
 
 // ---- options ---------------------------------------------------------------
 const argv = process.argv.slice(2);
@@ -35,6 +42,8 @@ const flag = (f) => argv.includes(f);
 const value = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const quick = flag('--quick');
 const mcOnly = flag('--multicore');
+const storeOnly = flag('--store');
+const sectionOnly = mcOnly || storeOnly; // run only the named section(s)
 const opt = {
   quick,
   runs: Number(value('--runs', quick ? 1 : 5)),
@@ -47,10 +56,13 @@ const opt = {
   callgrindN: quick ? 100 : 1000,
   only: value('--only', '').split(',').filter(Boolean),
   publish: flag('--publish'),
-  singleCore: !mcOnly,
-  multicore: mcOnly || (!quick && !flag('--no-multicore')),
+  singleCore: !sectionOnly,
+  multicore: mcOnly || (!sectionOnly && !quick && !flag('--no-multicore')),
   mcN: Number(value('--mc-n', 2)),
+  store: storeOnly || (!sectionOnly && !quick && !flag('--no-store')),
+  storeConns: Number(value('--store-conns', 5000)),
 };
+if (!Number.isInteger(opt.storeConns) || opt.storeConns < 1) throw new Error('--store-conns takes a positive integer');
 if (!Number.isInteger(opt.mcN) || opt.mcN < 2) throw new Error('--mc-n takes an integer >= 2');
 
 // ---- contestants -------------------------------------------------------------
@@ -455,8 +467,9 @@ function pick(list) {
 
 async function main() {
   const t0 = Date.now();
-  log(`openssl-session-cache bench${opt.quick ? ' (quick)' : ''}${mcOnly ? ' (multi-core section)' : ''}: ${opt.runs} run(s) x ${opt.seconds}s per cell`);
-  setup.ensureTools({ needValgrind: opt.callgrind && opt.singleCore }, log);
+  const only = [mcOnly && 'multi-core', storeOnly && 'store'].filter(Boolean);
+  log(`openssl-session-cache bench${opt.quick ? ' (quick)' : ''}${only.length ? ` (${only.join(' and ')} section${only.length > 1 ? 's' : ''})` : ''}: ${opt.runs} run(s) x ${opt.seconds}s per cell`);
+  setup.ensureTools({ needValgrind: opt.callgrind && opt.singleCore, needRedis: opt.store }, log);
   setup.build();
   const certs = setup.certs();
 
@@ -469,7 +482,8 @@ async function main() {
   if (mc) results.multicore = mc;
 
   // Each contestant runs alone, one server process per certificate.
-  const steps = { step: 0, total: contestants.length * (CELLS.length + 1) + mcContestants.length * MC_CELLS.length };
+  const steps = { step: 0, total: contestants.length * (CELLS.length + 1) + mcContestants.length * MC_CELLS.length +
+    (opt.store ? storeCells(opt).filter((c) => !opt.only.length || opt.only.includes(c.contestant)).length : 0) };
   for (const c of contestants) {
     const entry = results.contestants.find((x) => x.id === c.id);
     for (const cert of CERTS) {
@@ -504,6 +518,11 @@ async function main() {
   }
   if (mc) mcSummary(mc);
 
+  // Store section: its own redis-server, writer and measured servers.
+  if (opt.store) {
+    results.store = await runStore({ opt, certs, NODE, ROOT, addonAvailable, only: opt.only, check, fail, progress, log, steps });
+  }
+
   if (opt.callgrind) {
     // node under callgrind starts in ~11 s: --quick counts the C server only.
     const ids = [...(quick && !flag('--callgrind-addon') ? [] : ['addon']), 'c', ...(flag('--callgrind-node') ? ['node', 'node-sid'] : [])];
@@ -523,8 +542,9 @@ async function main() {
 
   results.meta.seconds = (Date.now() - t0) / 1000;
   results.meta.loadavgEnd = os.loadavg();
-  // The full run writes results.json + chart.svg; the multi-core section also
-  // goes to multicore.json on its own (all of it with --multicore).
+  // The full run writes results.json + chart.svg; the multi-core and store
+  // sections also go to multicore.json / store.json on their own (all of it
+  // with --multicore / --store).
   const written = [];
   if (opt.singleCore) {
     fs.writeFileSync(path.join(setup.OUT, 'results.json'), JSON.stringify(results, null, 2));
@@ -535,6 +555,10 @@ async function main() {
     fs.writeFileSync(path.join(setup.OUT, 'multicore.json'), JSON.stringify({ meta: results.meta, multicore: mc, failures }, null, 2));
     written.push('multicore.json');
   }
+  if (results.store) {
+    fs.writeFileSync(path.join(setup.OUT, 'store.json'), JSON.stringify({ meta: results.meta, store: results.store, failures }, null, 2));
+    written.push('store.json');
+  }
   if (opt.publish) {
     const dir = path.join(ROOT, 'results');
     fs.mkdirSync(dir, { recursive: true });
@@ -543,6 +567,7 @@ async function main() {
   log('');
   if (opt.singleCore) console.log(table(results));
   if (mc) console.log(`${opt.singleCore ? '\n' : ''}${mcTable(mc)}`);
+  if (results.store) console.log(`${opt.singleCore || mc ? '\n' : ''}${storeTable(results.store)}`);
   console.log(`\n${results.meta.cpu}, ${results.meta.cores} cores; node ${results.meta.node} (OpenSSL ${results.meta.nodeOpenssl}); ` +
     `${results.meta.seconds.toFixed(0)} s. Wrote ${written.map((f) => `bench/out/${f}`).join(', ')}${opt.publish ? ' and bench/results/' : ''}.`);
   if (failures.length) {

@@ -1,9 +1,11 @@
 'use strict';
 // The two clients. Each call returns one measured run:
 //   { connections, resumed, failed, seconds, serverCpu, clientCpu, bytes }
-// with server CPU sampled from /proc around the timed phase only.
+// with server CPU sampled from /proc around the timed phase only (loadgen adds
+// `hs`: the client-observed handshake latency, and `watchCpu`: the CPU of the
+// other processes it was asked to watch, e.g. redis-server, in the same window).
 const path = require('path');
-const { run, machineBusySeconds } = require('./proc');
+const { run, machineBusySeconds, cpuSeconds } = require('./proc');
 
 const BIN = path.join(__dirname, '..', 'bin');
 
@@ -38,11 +40,16 @@ async function sTime(server, { reuse, seconds, tls = '1.2' }) {
 
 // bench/bin/loadgen (see loadgen.c). With --sync it primes its sessions first,
 // so the server's CPU is sampled around the timed connections only.
-async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, bytes, hold, timeoutMs }) {
+// from: the port of the server that issues the sessions (--mode resume-fresh);
+// watch: { name: pid } of other processes whose CPU to sample like the server's.
+async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, bytes, hold, timeoutMs, from, watch = {} }) {
   const args = ['--port', String(server.port), '--tls', tls, '--mode', mode, '--conns', String(conns),
     '--time', String(seconds), '--concurrency', String(concurrency), '--sync'];
   if (bytes) args.push('--bytes', String(bytes));
   if (hold) args.push('--hold', String(hold));
+  if (from) args.push('--from', String(from));
+  const watched = () => Object.fromEntries(Object.entries(watch).map(([k, pid]) => [k, cpuSeconds(pid).self]));
+  let w0;
   let c0;
   let m0;
   let b0;
@@ -50,7 +57,7 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
   const out = await run(path.join(BIN, 'loadgen'), args, {
     timeoutMs: timeoutMs || (seconds + 60) * 1000,
     onLine(l, child) {
-      if (l === 'PRIMED') { ({ total: c0, main: m0 } = server.cpuSplit()); b0 = machineBusySeconds(); child.stdin.write('GO\n'); }
+      if (l === 'PRIMED') { ({ total: c0, main: m0 } = server.cpuSplit()); w0 = watched(); b0 = machineBusySeconds(); child.stdin.write('GO\n'); }
       else if (l.startsWith('HOLDING')) {
         held = { connections: +l.split(' ')[1], rssKiB: server.rss() };
         child.stdin.end(); // let it close the connections
@@ -58,6 +65,7 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
     },
   });
   const c1 = server.cpuSplit();
+  const w1 = watched();
   const busy = machineBusySeconds() - b0;
   const serverCpu = c1.total - c0;
   const j = JSON.parse(out.trim().split('\n').pop());
@@ -76,6 +84,9 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
     protocol: j.protocol,
     cipher: j.cipher,
     held,
+    // client-observed latency of the timed connections, microseconds (TCP connect + TLS handshake)
+    hs: j.hs_us,
+    watchCpu: Object.fromEntries(Object.keys(watch).map((k) => [k, w1[k] - w0[k]])),
   };
 }
 

@@ -55,9 +55,10 @@ function lines(stream, onLine) {
 }
 
 // A server contestant. start() resolves once it printed "READY <port>".
+// With { control: true } its stdin is a pipe: query() asks for its counters.
 class Server {
-  constructor(cmd, args, { label, readyTimeoutMs = 15000, cwd } = {}) {
-    Object.assign(this, { cmd, args, label, readyTimeoutMs, cwd });
+  constructor(cmd, args, { label, readyTimeoutMs = 15000, cwd, control = false } = {}) {
+    Object.assign(this, { cmd, args, label, readyTimeoutMs, cwd, control });
     this.stats = null;
     this.info = {};
     this.stderr = '';
@@ -65,7 +66,7 @@ class Server {
 
   start() {
     return new Promise((resolve, reject) => {
-      const c = track(spawn(this.cmd, this.args, { cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+      const c = track(spawn(this.cmd, this.args, { cwd: this.cwd, stdio: [this.control ? 'pipe' : 'ignore', 'pipe', 'pipe'] }));
       this.child = c;
       this.exited = new Promise((r) => c.on('exit', (code, sig) => r({ code, sig })));
       const t = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`${this.label}: no READY in ${this.readyTimeoutMs} ms\n${this.stderr}`)); }, this.readyTimeoutMs);
@@ -75,7 +76,10 @@ class Server {
         const [k, ...rest] = l.split(' ');
         const v = rest.join(' ');
         if (k === 'READY') { clearTimeout(t); this.port = +v; this.pid = c.pid; resolve(this); }
-        else if (k === 'STATS') { try { this.stats = JSON.parse(v); } catch {} }
+        else if (k === 'STATS') {
+          try { this.stats = JSON.parse(v); } catch {}
+          if (this.onStats) { const f = this.onStats; this.onStats = null; f(this.stats); }
+        }
         else if (k === 'IMPL') this.info.impl = v;
         else if (k === 'PIDS') this.pids = v.split(' ').map(Number); // a cluster's workers
         else if (k === 'GCDONE' && this.onGc) this.onGc();
@@ -97,6 +101,16 @@ class Server {
       const t = setTimeout(resolve, timeoutMs);
       this.onGc = () => { clearTimeout(t); this.onGc = null; resolve(); };
       this.child.kill('SIGUSR2');
+    });
+  }
+
+  // Its counters now (a server started with { control: true }): writes "STATS"
+  // to its stdin and resolves with the STATS line it prints.
+  query(timeoutMs = 10000) {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.onStats = null; reject(new Error(`${this.label}: no STATS in ${timeoutMs} ms`)); }, timeoutMs);
+      this.onStats = (s) => { clearTimeout(t); resolve(s); };
+      this.child.stdin.write('STATS\n');
     });
   }
 
@@ -131,4 +145,4 @@ function run(cmd, args, { timeoutMs, onLine } = {}) {
   });
 }
 
-module.exports = { Server, run, cpuSeconds, rssKiB, machineBusySeconds, killAll };
+module.exports = { Server, run, track, cpuSeconds, rssKiB, machineBusySeconds, killAll };
