@@ -3,7 +3,6 @@
 import { once } from 'node:events';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 
 import { SecureContext, TLSError, createServer } from '../lib';
@@ -20,6 +19,7 @@ import {
   until,
   useServerFixture,
   within,
+  visit,
 } from './server-helpers';
 
 const fx = useServerFixture();
@@ -63,33 +63,6 @@ function ask<T>(worker: Worker, what: string): Promise<T> {
     10000,
     `worker ${what}`,
   );
-}
-
-/** Connects, echoes one message (so TLS 1.3 tickets arrive), closes; the session and whether it resumed. */
-async function visit(
-  port: number,
-  version: tls.SecureVersion,
-  session?: Buffer,
-): Promise<{ reused: boolean; session: Buffer }> {
-  const c = tls.connect({
-    host: HOST,
-    port,
-    rejectUnauthorized: false,
-    minVersion: version,
-    maxVersion: version,
-    session,
-  });
-  let latest: Buffer | undefined;
-  c.on('session', (s: Buffer) => (latest = s));
-  await within(once(c, 'secureConnect'), 10000, 'secureConnect');
-  await echoes(c, 'x');
-  const reused = c.isSessionReused();
-  // A resumed TLS 1.2 connection emits no 'session': its session is the one it resumed.
-  latest ??= c.getSession();
-  c.end();
-  await within(once(c, 'close'), 10000, 'client close');
-  if (!latest) throw new Error('no session from the server');
-  return { reused, session: latest };
 }
 
 describe('share() / SecureContext.fromShared()', () => {

@@ -225,3 +225,40 @@ export function closedBy(socket: net.Socket, ms: number): Promise<void> {
     'the server to close the socket',
   );
 }
+
+/** What a client saw of one {@link visit}. */
+export interface Visit {
+  reused: boolean;
+  /** The newest session the server gave (for the next visit). */
+  session: Buffer;
+  /** Milliseconds from connect to secureConnect. */
+  ms: number;
+}
+
+/**
+ * Connects with tls.connect (version pinned, optionally offering `session`), echoes one message so that
+ * TLS 1.3 tickets arrive, closes with close_notify.
+ */
+export async function visit(port: number, version: tls.SecureVersion, session?: Buffer): Promise<Visit> {
+  const t0 = Date.now();
+  const c = tls.connect({
+    host: HOST,
+    port,
+    rejectUnauthorized: false,
+    minVersion: version,
+    maxVersion: version,
+    session,
+  });
+  let latest: Buffer | undefined;
+  c.on('session', (s: Buffer) => (latest = s));
+  await within(once(c, 'secureConnect'), 10000, 'secureConnect');
+  const ms = Date.now() - t0;
+  await echoes(c, 'ping');
+  const reused = c.isSessionReused();
+  // A resumed TLS 1.2 connection emits no 'session': its session is the one it resumed.
+  latest ??= c.getSession();
+  c.end();
+  await within(once(c, 'close'), 10000, 'client close');
+  if (!latest) throw new Error('no session from the server');
+  return { reused, session: latest, ms };
+}

@@ -15,7 +15,7 @@ import Redis from 'ioredis';
 
 import { RedisStore, SecureContext, SessionStore, createServer, wrap } from '../lib';
 import type { Server } from '../lib';
-import { CERT, HOST, delay, echo, echoes, sh, until, within } from './server-helpers';
+import { CERT, HOST, delay, echo, echoes, sh, until, within, visit } from './server-helpers';
 
 jest.setTimeout(60000);
 
@@ -157,33 +157,6 @@ async function processB(options: Record<string, unknown> = {}): Promise<ProcessB
       return (await next()).stats;
     },
   };
-}
-
-/** Connects, echoes (so TLS 1.3 tickets arrive), closes with close_notify. */
-async function visit(
-  port: number,
-  version: tls.SecureVersion,
-  session?: Buffer,
-): Promise<{ reused: boolean; session: Buffer; ms: number }> {
-  const t0 = Date.now();
-  const c = tls.connect({
-    host: HOST,
-    port,
-    rejectUnauthorized: false,
-    minVersion: version,
-    maxVersion: version,
-    session,
-  });
-  let latest: Buffer | undefined;
-  c.on('session', (s: Buffer) => (latest = s));
-  await within(once(c, 'secureConnect'), 10000, 'secureConnect');
-  const ms = Date.now() - t0;
-  await echoes(c, 'ping');
-  const reused = c.isSessionReused();
-  latest ??= c.getSession();
-  c.end();
-  await within(once(c, 'close'), 10000, 'client close');
-  return { reused, session: latest!, ms };
 }
 
 /** The Redis key of a session (RedisStore's prefix, then the tier's: a digest of the id context, the id). */

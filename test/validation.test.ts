@@ -8,6 +8,16 @@ import { CERT, HOST, connectClient, within } from './helpers';
 
 const { cert, key } = CERT;
 
+/** A Duplex that takes every write and emits nothing: a connection that never gets a ClientHello. */
+function nullDuplex(): Duplex {
+  return new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
+}
+
 describe('SecureContext options', () => {
   test('a certificate and key are required', () => {
     expect(() => new SecureContext({})).toThrow(/needs a certificate and its key/);
@@ -104,43 +114,19 @@ describe('createServer and listen options', () => {
 
 describe('TLSConnection.setShutdown', () => {
   test.each([-1, 4, 0xffff, 1.5, NaN, Infinity])('%d is a RangeError', (flags) => {
-    const conn = wrap(
-      new Duplex({
-        read() {},
-        write(_c, _e, cb) {
-          cb();
-        },
-      }),
-      { cert, key },
-    );
+    const conn = wrap(nullDuplex(), { cert, key });
     expect(() => conn.setShutdown(flags)).toThrow(RangeError);
     conn.destroy();
   });
 
   test.each(['x', null, undefined, {}])('%p is a TypeError', (flags) => {
-    const conn = wrap(
-      new Duplex({
-        read() {},
-        write(_c, _e, cb) {
-          cb();
-        },
-      }),
-      { cert, key },
-    );
+    const conn = wrap(nullDuplex(), { cert, key });
     expect(() => conn.setShutdown(flags as never)).toThrow(TypeError);
     conn.destroy();
   });
 
   test('0 to 3 are taken', () => {
-    const conn = wrap(
-      new Duplex({
-        read() {},
-        write(_c, _e, cb) {
-          cb();
-        },
-      }),
-      { cert, key },
-    );
+    const conn = wrap(nullDuplex(), { cert, key });
     for (const flags of [0, 1, 2, 3]) expect(() => conn.setShutdown(flags)).not.toThrow();
     conn.destroy();
   });
