@@ -13,6 +13,12 @@ export interface NativeSessionInfo {
   servername: string | null;
   peerCertificate: Buffer | null;
   verifyError: string | null;
+  /** IANA cipher name. */
+  cipherStandardName: string;
+  /** The X509_V_ERR_ name of a failed verification (node's authorizationError codes). */
+  verifyCode: string | null;
+  /** The server asked for a client certificate. */
+  certRequested: boolean;
 }
 
 /** [events, ciphertext, plaintext, error] — everything one engine call produced. */

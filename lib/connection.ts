@@ -1,6 +1,7 @@
 // TLSConnection: the plaintext side of one TLS connection as a stream.Duplex, whatever carries the
 // ciphertext (a native TCP socket or any Node Duplex). Transports feed it through the Transport contract.
 import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { Duplex } from 'node:stream';
 
 import { ENDINGS, NativeOutcome, NativeSessionInfo } from './binding';
@@ -132,6 +133,9 @@ export class TLSConnection extends Duplex {
   /** Always true; lets HTTP frameworks tell this is a TLS socket. */
   readonly encrypted = true;
   private sessionInfo: (() => NativeSessionInfo) | null = null;
+  private native: NativeSessionInfo | null = null;
+  private plaintextRead = 0;
+  private plaintextWritten = 0;
   private sessionDetails: SessionDetails | null = null;
   /** How the connection ended, once it has. */
   closeInfo: CloseInfo | null = null;
@@ -159,10 +163,101 @@ export class TLSConnection extends Duplex {
 
   /** The negotiated session once the handshake has completed, else null. Built on first access. */
   get session(): SessionDetails | null {
-    if (this.sessionDetails === null && this.sessionInfo !== null) {
-      this.sessionDetails = toSessionDetails(this.sessionInfo());
+    if (this.sessionDetails === null && this.info() !== null) {
+      this.sessionDetails = toSessionDetails(this.info()!);
     }
     return this.sessionDetails;
+  }
+
+  // The native session facts, read once, when first asked for.
+  private info(): NativeSessionInfo | null {
+    if (this.native === null && this.sessionInfo !== null) this.native = this.sessionInfo();
+    return this.native;
+  }
+
+  // ---- The reading surface of tls.TLSSocket, with node's shapes, for code written against node:tls ----
+
+  /** As `tls.TLSSocket#authorized`: the client presented a certificate that verified. */
+  get authorized(): boolean {
+    return this.session?.authorized ?? false;
+  }
+
+  /**
+   * As `tls.TLSSocket#authorizationError`: node's code of why the client is not authorized (e.g.
+   * `'DEPTH_ZERO_SELF_SIGNED_CERT'`, or `'UNABLE_TO_GET_ISSUER_CERT'` when a certificate was requested
+   * and none came), else null. (`session.authorizationError` holds OpenSSL's text instead.)
+   */
+  get authorizationError(): string | null {
+    const info = this.info();
+    if (info === null) return null;
+    if (info.peerCertificate === null) return info.certRequested ? 'UNABLE_TO_GET_ISSUER_CERT' : null;
+    return info.verifyCode;
+  }
+
+  /**
+   * As `tls.TLSSocket#getPeerCertificate()`: the client's certificate as node's legacy object (`subject`,
+   * `issuer`, `valid_from`, `fingerprint256`, `raw`, ...), or `{}` when it sent none. The issuer chain of
+   * `detailed` is not kept: `issuerCertificate` is absent, as node's is for an unverified client.
+   */
+  getPeerCertificate(detailed?: boolean): PeerCertificate | Record<string, never> {
+    void detailed;
+    const x509 = this.session?.peerCertificate;
+    return x509 ? (x509.toLegacyObject() as PeerCertificate) : {};
+  }
+
+  /** As `tls.TLSSocket#getPeerX509Certificate()`: the client's certificate, or undefined. */
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.session?.peerCertificate ?? undefined;
+  }
+
+  /** As `tls.TLSSocket#getCipher()`: `{ name, standardName, version }`, or null before the handshake. */
+  getCipher(): { name: string; standardName: string; version: string } | null {
+    const info = this.info();
+    return info ? { name: info.cipher, standardName: info.cipherStandardName, version: info.protocol } : null;
+  }
+
+  /** As `tls.TLSSocket#getProtocol()`: `'TLSv1.2'` or `'TLSv1.3'`, or null before the handshake. */
+  getProtocol(): string | null {
+    return this.info()?.protocol ?? null;
+  }
+
+  /** As `tls.TLSSocket#isSessionReused()`. */
+  isSessionReused(): boolean {
+    return this.info()?.reused ?? false;
+  }
+
+  /** As `tls.TLSSocket#alpnProtocol`: the negotiated protocol, or false. */
+  get alpnProtocol(): string | false {
+    return this.info()?.alpn ?? false;
+  }
+
+  /** As `tls.TLSSocket#servername`: the SNI host name the client asked for, or false. */
+  get servername(): string | false {
+    return this.info()?.servername ?? false;
+  }
+
+  /** `'IPv4'` or `'IPv6'`, as net.Socket. */
+  get remoteFamily(): string | undefined {
+    const a = this.remoteAddress;
+    return a === undefined ? undefined : a.includes(':') ? 'IPv6' : 'IPv4';
+  }
+
+  /** The local address, as net.Socket#address(). */
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    const address = this.localAddress;
+    const port = this.localPort;
+    if (address === undefined || port === undefined) return {};
+    return { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
+  }
+
+  /** Plaintext bytes received (node counts the socket's bytes; this counts what the stream delivered). */
+  get bytesRead(): number {
+    return this.plaintextRead;
+  }
+
+  /** Plaintext bytes handed to the TLS layer for sending. */
+  get bytesWritten(): number {
+    return this.plaintextWritten;
   }
 
   get remoteAddress(): string | undefined {
@@ -243,6 +338,7 @@ export class TLSConnection extends Duplex {
   /** @internal plaintext arrived; false asks the transport to pause */
   _onData(chunk: Buffer): boolean {
     this.touch();
+    this.plaintextRead += chunk.length;
     return this.push(chunk);
   }
 
@@ -301,6 +397,7 @@ export class TLSConnection extends Duplex {
 
   private write_(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     this.touch();
+    for (const c of chunks) this.plaintextWritten += c.length;
     if (!this.transport) return cb(new TLSError('ERR_OSC_CLOSED', 'not attached'));
     if (this.secure) this.transport.write(chunks, cb);
     else this.queued.push({ chunks, cb });

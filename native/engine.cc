@@ -329,6 +329,9 @@ SessionInfo Engine::Info() const {
   info.reused = SSL_session_reused(ssl) == 1;
   info.protocol = SSL_get_version(ssl);
   if (const char* cipher = SSL_get_cipher_name(ssl)) info.cipher = cipher;
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) {
+    if (const char* standard = SSL_CIPHER_standard_name(c)) info.cipher_standard_name = standard;
+  }
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
@@ -341,6 +344,7 @@ SessionInfo Engine::Info() const {
     OPENSSL_free(der);
   }
   info.verify_result = SSL_get_verify_result(ssl);
+  info.cert_requested = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
   return info;
 }
 

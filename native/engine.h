@@ -63,7 +63,9 @@ struct SessionInfo {
   std::string id;  // raw bytes
   bool reused = false;
   std::string protocol, cipher, alpn, servername;
-  std::string peer_certificate;  // DER, empty if none
+  std::string cipher_standard_name;  // IANA name, as node's getCipher().standardName
+  bool cert_requested = false;       // the server asked for a client certificate
+  std::string peer_certificate;      // DER, empty if none
   long verify_result = X509_V_OK;
 };
 

@@ -7,6 +7,50 @@
 
 namespace osc {
 
+namespace {
+
+// The code node:tls gives a verification failure (authorizationError): the X509_V_ERR_ name unprefixed.
+const char* VerifyErrorCode(long err) {
+  switch (err) {
+#define OSC_V_ERR(name)   \
+  case X509_V_ERR_##name: \
+    return #name;
+    OSC_V_ERR(UNABLE_TO_GET_ISSUER_CERT)
+    OSC_V_ERR(UNABLE_TO_GET_CRL)
+    OSC_V_ERR(UNABLE_TO_DECRYPT_CERT_SIGNATURE)
+    OSC_V_ERR(UNABLE_TO_DECRYPT_CRL_SIGNATURE)
+    OSC_V_ERR(UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY)
+    OSC_V_ERR(CERT_SIGNATURE_FAILURE)
+    OSC_V_ERR(CRL_SIGNATURE_FAILURE)
+    OSC_V_ERR(CERT_NOT_YET_VALID)
+    OSC_V_ERR(CERT_HAS_EXPIRED)
+    OSC_V_ERR(CRL_NOT_YET_VALID)
+    OSC_V_ERR(CRL_HAS_EXPIRED)
+    OSC_V_ERR(ERROR_IN_CERT_NOT_BEFORE_FIELD)
+    OSC_V_ERR(ERROR_IN_CERT_NOT_AFTER_FIELD)
+    OSC_V_ERR(ERROR_IN_CRL_LAST_UPDATE_FIELD)
+    OSC_V_ERR(ERROR_IN_CRL_NEXT_UPDATE_FIELD)
+    OSC_V_ERR(OUT_OF_MEM)
+    OSC_V_ERR(DEPTH_ZERO_SELF_SIGNED_CERT)
+    OSC_V_ERR(SELF_SIGNED_CERT_IN_CHAIN)
+    OSC_V_ERR(UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+    OSC_V_ERR(UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+    OSC_V_ERR(CERT_CHAIN_TOO_LONG)
+    OSC_V_ERR(CERT_REVOKED)
+    OSC_V_ERR(INVALID_CA)
+    OSC_V_ERR(PATH_LENGTH_EXCEEDED)
+    OSC_V_ERR(INVALID_PURPOSE)
+    OSC_V_ERR(CERT_UNTRUSTED)
+    OSC_V_ERR(CERT_REJECTED)
+    OSC_V_ERR(HOSTNAME_MISMATCH)
+#undef OSC_V_ERR
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+}  // namespace
+
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", CopyBuffer(env, info.id));
@@ -16,6 +60,10 @@ Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info) {
   o.Set("alpn", info.alpn.empty() ? env.Null() : Napi::String::New(env, info.alpn));
   o.Set("servername", info.servername.empty() ? env.Null() : Napi::String::New(env, info.servername));
   o.Set("peerCertificate", info.peer_certificate.empty() ? env.Null() : CopyBuffer(env, info.peer_certificate));
+  o.Set("cipherStandardName", Napi::String::New(env, info.cipher_standard_name));
+  o.Set("certRequested", Napi::Boolean::New(env, info.cert_requested));
+  o.Set("verifyCode",
+        info.verify_result == X509_V_OK ? env.Null() : Napi::String::New(env, VerifyErrorCode(info.verify_result)));
   o.Set("verifyError", info.verify_result == X509_V_OK
                            ? env.Null()
                            : Napi::String::New(env, X509_verify_cert_error_string(info.verify_result)));
