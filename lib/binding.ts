@@ -64,6 +64,14 @@ export interface NativeEngine {
   /** The store's answer (DER, or null): the result of going on, with [4] = whether the session was taken. */
   resolveLookup(der: Buffer | null): [...EngineResult, boolean];
   takeStoreWork(): NativeStoreWork;
+  live: NativeLive;
+}
+
+/** Live facts of a connection (native/engine_binding.cc LiveFact), on both JS handles. */
+export interface NativeLive {
+  (what: 'session' | 'finished' | 'peerFinished'): Buffer | undefined;
+  (what: 'sigalgs'): string[];
+  (what: 'keying', length: number, label: string, context?: Buffer): Buffer;
 }
 
 /** [[id, der, ttlSeconds]...], [id...]: sessions to write to the store, ids to delete from it. */

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { Duplex } from 'node:stream';
 
-import { ENDINGS, NativeOutcome, NativeSessionInfo } from './binding';
+import { ENDINGS, NativeLive, NativeOutcome, NativeSessionInfo } from './binding';
 import { SystemError, TLSError, TLSErrorCode } from './errors';
 
 /** What happens to the session when the peer disconnects without close_notify. */
@@ -98,6 +98,8 @@ export interface Transport {
   readonly localPort?: number;
   setNoDelay?(noDelay: boolean): void;
   setKeepAlive?(enable: boolean, initialDelay: number): void;
+  /** Live facts of the TLS connection (getSession, keying material, Finished messages, sigalgs). */
+  readonly live?: NativeLive;
 }
 
 interface QueuedWrite {
@@ -248,6 +250,46 @@ export class TLSConnection extends Duplex {
     const port = this.localPort;
     if (address === undefined || port === undefined) return {};
     return { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
+  }
+
+  /** As `tls.TLSSocket#getSession()`: the current session (DER), or undefined once closed. */
+  getSession(): Buffer | undefined {
+    return this.transport?.live?.('session');
+  }
+
+  /**
+   * As `tls.TLSSocket#exportKeyingMaterial()`: RFC 5705 keying material. Throws a {@link TLSError}
+   * `ERR_OSC_CLOSED` before the handshake or once the connection is closed.
+   */
+  exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
+    if (!Number.isInteger(length) || length < 1 || length > 2 ** 16) {
+      throw new RangeError(`exportKeyingMaterial length must be an integer from 1 to 65536, got ${String(length)}`);
+    }
+    if (typeof label !== 'string') throw new TypeError('exportKeyingMaterial label must be a string');
+    if (context !== undefined && !Buffer.isBuffer(context))
+      throw new TypeError('exportKeyingMaterial context must be a Buffer');
+    const live = this.transport?.live;
+    if (!live || !this.secure) throw new TLSError('ERR_OSC_CLOSED', 'the connection is not established');
+    try {
+      return live('keying', length, label, context);
+    } catch (err) {
+      throw new TLSError('ERR_OSC_CLOSED', (err as Error).message);
+    }
+  }
+
+  /** As `tls.TLSSocket#getFinished()`: the last Finished message sent, or undefined. */
+  getFinished(): Buffer | undefined {
+    return this.transport?.live?.('finished');
+  }
+
+  /** As `tls.TLSSocket#getPeerFinished()`: the last Finished message received, or undefined. */
+  getPeerFinished(): Buffer | undefined {
+    return this.transport?.live?.('peerFinished');
+  }
+
+  /** As `tls.TLSSocket#getSharedSigalgs()`: the signature algorithms both sides support, node's names. */
+  getSharedSigalgs(): string[] {
+    return this.transport?.live?.('sigalgs') ?? [];
   }
 
   /** Plaintext bytes received (node counts the socket's bytes; this counts what the stream delivered). */

@@ -4,7 +4,7 @@ import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
 
-import binding, { NativeOutcome, NativeSessionInfo, NativeStoreWork } from './binding';
+import binding, { NativeLive, NativeOutcome, NativeSessionInfo, NativeStoreWork } from './binding';
 import { TLSConnection, Transport, UncleanClosePolicy, outcomeError, policyCode } from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { SystemError, TLSError } from './errors';
@@ -105,6 +105,7 @@ interface NativeTcpConnection {
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, delaySeconds: number): void;
   info(): NativeSessionInfo;
+  live: NativeLive;
 }
 
 interface NativeServer {
@@ -234,6 +235,10 @@ class TcpTransport implements Transport {
 
   info(): NativeSessionInfo {
     return this.handle.info();
+  }
+
+  get live(): NativeLive {
+    return this.handle.live.bind(this.handle) as NativeLive;
   }
 
   drained(err?: Error): void {

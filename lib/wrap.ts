@@ -3,7 +3,7 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
-import binding, { EngineEvent, EngineResult, NativeEngine, NativeOutcome, TransportEnd } from './binding';
+import binding, { EngineEvent, EngineResult, NativeEngine, NativeLive, NativeOutcome, TransportEnd } from './binding';
 import { ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy, policyCode } from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { TLSError, rethrowNative } from './errors';
@@ -95,6 +95,10 @@ class DuplexTransport implements Transport {
 
   setShutdown(flags: number): void {
     this.engine.setShutdown(flags);
+  }
+
+  get live(): NativeLive {
+    return this.engine.live.bind(this.engine) as NativeLive;
   }
 
   getShutdown(): number {

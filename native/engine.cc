@@ -348,4 +348,68 @@ SessionInfo Engine::Info() const {
   return info;
 }
 
+std::string Engine::SessionDer() const {
+  SSL_SESSION* sess = ssl_ ? SSL_get_session(ssl_.get()) : nullptr;
+  int len = sess != nullptr ? i2d_SSL_SESSION(sess, nullptr) : 0;
+  if (len <= 0) return {};
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(&der[0]);
+  return i2d_SSL_SESSION(sess, &p) == len ? der : std::string();
+}
+
+bool Engine::ExportKeyingMaterial(size_t length, const std::string& label, const std::string* context,
+                                  std::string* out) const {
+  if (!ssl_ || !handshake_done_) return false;
+  ErrorQueueGuard guard;
+  out->assign(length, '\0');
+  const auto* ctx = context != nullptr ? reinterpret_cast<const unsigned char*>(context->data()) : nullptr;
+  return SSL_export_keying_material(ssl_.get(), reinterpret_cast<unsigned char*>(&(*out)[0]), length, label.data(),
+                                    label.size(), ctx, context != nullptr ? context->size() : 0,
+                                    context != nullptr ? 1 : 0) == 1;
+}
+
+std::string Engine::Finished(bool peer) const {
+  if (!ssl_) return {};
+  char buf[EVP_MAX_MD_SIZE];
+  size_t n = peer ? SSL_get_peer_finished(ssl_.get(), buf, sizeof buf) : SSL_get_finished(ssl_.get(), buf, sizeof buf);
+  return std::string(buf, n < sizeof buf ? n : sizeof buf);
+}
+
+std::vector<std::string> Engine::SharedSignatureAlgorithms() const {
+  std::vector<std::string> out;
+  if (!ssl_) return out;
+  int n = SSL_get_shared_sigalgs(ssl_.get(), 0, nullptr, nullptr, nullptr, nullptr, nullptr);
+  for (int i = 0; i < n; ++i) {
+    int sign = NID_undef, hash = NID_undef;
+    SSL_get_shared_sigalgs(ssl_.get(), i, &sign, &hash, nullptr, nullptr, nullptr);
+    // The names node:tls gives (src/crypto/crypto_tls.cc).
+    std::string name;
+    switch (sign) {
+      case EVP_PKEY_RSA:
+        name = "RSA";
+        break;
+      case EVP_PKEY_RSA_PSS:
+        name = "RSA-PSS";
+        break;
+      case EVP_PKEY_DSA:
+        name = "DSA";
+        break;
+      case EVP_PKEY_EC:
+        name = "ECDSA";
+        break;
+      case NID_ED25519:
+        name = "Ed25519";
+        break;
+      case NID_ED448:
+        name = "Ed448";
+        break;
+      default:
+        name = OBJ_nid2sn(sign) != nullptr ? OBJ_nid2sn(sign) : "UNDEF";
+    }
+    name += hash != NID_undef ? std::string("+") + OBJ_nid2sn(hash) : std::string("+UNDEF");
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
 }  // namespace osc

@@ -120,6 +120,14 @@ class Engine final : public SessionObserver {
 
   const Outcome& outcome() const { return outcome_; }
 
+  // Live facts of the connection, as tls.TLSSocket reports them (empty once finished).
+  std::string SessionDer() const;  // the current session, DER (getSession)
+  // RFC 5705 keying material; false when the connection is gone or OpenSSL refuses.
+  bool ExportKeyingMaterial(size_t length, const std::string& label, const std::string* context,
+                            std::string* out) const;
+  std::string Finished(bool peer) const;                       // the last Finished message sent / received
+  std::vector<std::string> SharedSignatureAlgorithms() const;  // node's names, e.g. "ECDSA+SHA256"
+
   // Remembers the sessions this connection added to the cache, so that the "drop" policy can remove
   // every one (TLS 1.3 adds one per ticket).
   void OnSessionCached(SSL_SESSION* sess) override;

@@ -114,6 +114,7 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::LookupId>("lookupId"),
                          InstanceMethod<&EngineWrap::ResolveLookup>("resolveLookup"),
                          InstanceMethod<&EngineWrap::TakeStoreWork>("takeStoreWork"),
+                         InstanceMethod<&EngineWrap::Live>("live"),
                      });
 }
 
@@ -218,5 +219,41 @@ Napi::Value EngineWrap::ResolveLookup(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EngineWrap::TakeStoreWork(const Napi::CallbackInfo& info) { return StoreWorkToJs(info.Env(), *engine_); }
+
+Napi::Value EngineWrap::Live(const Napi::CallbackInfo& info) { return LiveFact(info, engine_.get()); }
+
+// live(what, ...): 'session' -> Buffer | undefined; 'keying', length, label, context? -> Buffer (throws
+// when unavailable); 'finished' | 'peerFinished' -> Buffer | undefined; 'sigalgs' -> string[].
+Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine) {
+  Napi::Env env = info.Env();
+  std::string what = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  auto buffer = [&](const std::string& s) -> Napi::Value { return s.empty() ? env.Undefined() : CopyBuffer(env, s); };
+  if (what == "session") return buffer(engine != nullptr ? engine->SessionDer() : std::string());
+  if (what == "finished" || what == "peerFinished") {
+    return buffer(engine != nullptr ? engine->Finished(what == "peerFinished") : std::string());
+  }
+  if (what == "sigalgs") {
+    std::vector<std::string> names;
+    if (engine != nullptr) names = engine->SharedSignatureAlgorithms();
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+    return out;
+  }
+  if (what == "keying") {
+    uint32_t length = info[1].ToNumber().Uint32Value();
+    std::string label = BytesOf(info[2]);
+    std::string context;
+    bool has_context = info[3].IsBuffer();
+    if (has_context) context = BytesOf(info[3]);
+    std::string out;
+    if (engine == nullptr || !engine->ExportKeyingMaterial(length, label, has_context ? &context : nullptr, &out)) {
+      Napi::Error err = Napi::Error::New(env, "no keying material: the connection is not established");
+      err.Set("code", Napi::String::New(env, "ERR_OSC_CLOSED"));
+      throw err;
+    }
+    return CopyBuffer(env, out);
+  }
+  throw Napi::TypeError::New(env, "live: unknown fact");
+}
 
 }  // namespace osc

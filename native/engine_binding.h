@@ -14,6 +14,11 @@ namespace osc {
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info);
 // [ending, clean, code | undefined, reason | undefined] for JS (lib/binding.ts NativeOutcome).
 Napi::Array OutcomeToJs(Napi::Env env, const Outcome& outcome);
+// The live facts both JS handles offer (the engine of wrap(), a connection of the native server), for
+// TLSConnection's getSession(), exportKeyingMaterial(), getFinished(), getPeerFinished(),
+// getSharedSigalgs(). `engine` is null once the connection is gone: undefined, [] or an error.
+Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine);
+
 // [[id, der, ttlSeconds]...] and [id...] for JS (lib/binding.ts NativeStoreWork): the engine's store work.
 Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine);
 
@@ -33,6 +38,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value LookupId(const Napi::CallbackInfo& info);
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   Napi::Value TakeStoreWork(const Napi::CallbackInfo& info);
+  Napi::Value Live(const Napi::CallbackInfo& info);
   // [events, ciphertext | undefined, plaintext | undefined, error | undefined]
   Napi::Value Result(Napi::Env env, unsigned events);
 

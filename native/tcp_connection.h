@@ -48,6 +48,7 @@ class TcpConnection {
   void ReadStop();
   void SetShutdownFlags(int flags) { engine_.SetShutdownFlags(flags); }
   int shutdown_flags() const { return engine_.shutdown_flags(); }
+  const Engine& engine() const { return engine_; }
   int SetNoDelay(bool on);
   int SetKeepAlive(bool on, unsigned delay_s);
   // JS destroyed its side: it is told nothing more, and hears the outcome from this call.

@@ -18,6 +18,7 @@ Napi::Function TcpConnectionWrap::Init(Napi::Env env) {
                          InstanceMethod<&TcpConnectionWrap::SetNoDelay>("setNoDelay"),
                          InstanceMethod<&TcpConnectionWrap::SetKeepAlive>("setKeepAlive"),
                          InstanceMethod<&TcpConnectionWrap::Info>("info"),
+                         InstanceMethod<&TcpConnectionWrap::Live>("live"),
                      });
 }
 
@@ -73,5 +74,9 @@ Napi::Value TcpConnectionWrap::SetKeepAlive(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TcpConnectionWrap::Info(const Napi::CallbackInfo& info) { return SessionInfoToJs(info.Env(), session_); }
+
+Napi::Value TcpConnectionWrap::Live(const Napi::CallbackInfo& info) {
+  return LiveFact(info, conn_ != nullptr ? &conn_->engine() : nullptr);
+}
 
 }  // namespace osc

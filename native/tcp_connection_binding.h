@@ -32,6 +32,7 @@ class TcpConnectionWrap : public Napi::ObjectWrap<TcpConnectionWrap> {
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Live(const Napi::CallbackInfo& info);
 
   TcpConnection* conn_ = nullptr;
   SessionInfo session_;  // kept past the connection's close: JS builds its view only when asked

@@ -2,9 +2,10 @@
 // reports for the same client: what mTLS middleware and loggers read must not change when a server
 // moves from node:tls to this package.
 import { once } from 'node:events';
+import net from 'node:net';
 import tls from 'node:tls';
 
-import { TLSConnection, createServer, generateCertificate } from '../lib';
+import { TLSConnection, createServer, generateCertificate, wrap } from '../lib';
 import { CERT, HOST, within } from './server-helpers';
 
 const CA = generateCertificate({ isCA: true, commonName: 'test ca' });
@@ -128,4 +129,98 @@ test('bytesRead and bytesWritten count the plaintext; address() is the local one
   expect(conn!.bytesWritten).toBe(10);
   expect(conn!.address()).toEqual({ address: HOST, family: 'IPv4', port });
   await new Promise((r) => server.close(r));
+});
+
+test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+  '%s: keying material and Finished messages match the client, sigalgs match node:tls, getSession is a DER',
+  async (version) => {
+    const facts = async (kind: 'osc' | 'node') => {
+      let server:
+        { sigalgs: string[]; ekm: Buffer; finished?: Buffer; peerFinished?: Buffer; session?: Buffer } | undefined;
+      const onConn = (c: TLSConnection | tls.TLSSocket) => {
+        server = {
+          sigalgs: c.getSharedSigalgs(),
+          ekm: c.exportKeyingMaterial(32, 'EXPERIMENTAL-osc', Buffer.from('ctx')),
+          finished: c.getFinished(),
+          peerFinished: c.getPeerFinished(),
+          session: c.getSession(),
+        };
+        c.on('error', () => undefined);
+        c.end('bye');
+      };
+      const s = kind === 'osc' ? createServer(base, onConn) : tls.createServer(base, onConn);
+      await new Promise<void>((r) => s.listen(0, HOST, r));
+      const c = tls.connect({
+        host: HOST,
+        port: (s.address() as { port: number }).port,
+        rejectUnauthorized: false,
+        maxVersion: version,
+      });
+      await once(c, 'secureConnect');
+      const client = {
+        ekm: c.exportKeyingMaterial(32, 'EXPERIMENTAL-osc', Buffer.from('ctx')),
+        finished: c.getFinished(),
+        peerFinished: c.getPeerFinished(),
+      };
+      c.resume();
+      await within(once(c, 'close'), 5000, 'close');
+      await new Promise((r) => s.close(r));
+      return { server: server!, client };
+    };
+    const mine = await facts('osc');
+    expect(mine.server.ekm.equals(mine.client.ekm)).toBe(true);
+    expect(mine.server.finished?.equals(mine.client.peerFinished!)).toBe(true);
+    expect(mine.server.peerFinished?.equals(mine.client.finished!)).toBe(true);
+    expect(mine.server.session!.length).toBeGreaterThan(50);
+    expect(mine.server.session![0]).toBe(0x30); // a DER SEQUENCE
+    const node = await facts('node');
+    expect(mine.server.sigalgs).toEqual(node.server.sigalgs);
+    expect(mine.server.sigalgs.length).toBeGreaterThan(0);
+  },
+);
+
+test('after close: getSession/getFinished undefined, sigalgs empty, exportKeyingMaterial throws ERR_OSC_CLOSED', async () => {
+  let conn: TLSConnection | undefined;
+  const server = createServer(base, (c) => {
+    conn = c;
+    c.end();
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  const c = tls.connect({ host: HOST, port: server.address()!.port, rejectUnauthorized: false });
+  c.resume();
+  await within(once(c, 'close'), 5000, 'close');
+  await within(new Promise((r) => (conn!.closeInfo ? r(undefined) : conn!.once('close', r))), 5000, 'server close');
+  expect(conn!.getSession()).toBeUndefined();
+  expect(conn!.getFinished()).toBeUndefined();
+  expect(conn!.getSharedSigalgs()).toEqual([]);
+  expect(() => conn!.exportKeyingMaterial(16, 'x')).toThrow(expect.objectContaining({ code: 'ERR_OSC_CLOSED' }));
+  expect(() => conn!.exportKeyingMaterial(0, 'x')).toThrow(RangeError);
+  await new Promise((r) => server.close(r));
+});
+
+test('wrap(): the same live facts over a net socket', async () => {
+  let server: { ekm: Buffer; finished?: Buffer; sigalgs: string[] } | undefined;
+  const s = net.createServer((socket) => {
+    const c = wrap(socket, base);
+    c.on('error', () => undefined);
+    c.on('secure', () => {
+      server = {
+        ekm: c.exportKeyingMaterial(16, 'label', Buffer.from('c')),
+        finished: c.getFinished(),
+        sigalgs: c.getSharedSigalgs(),
+      };
+      c.end('bye');
+    });
+  });
+  await new Promise<void>((r) => s.listen(0, HOST, r));
+  const c = tls.connect({ host: HOST, port: (s.address() as net.AddressInfo).port, rejectUnauthorized: false });
+  await once(c, 'secureConnect');
+  const ekm = c.exportKeyingMaterial(16, 'label', Buffer.from('c'));
+  const peerFinished = c.getPeerFinished();
+  c.resume();
+  await within(once(c, 'close'), 5000, 'close');
+  s.close();
+  expect(server!.ekm.equals(ekm)).toBe(true);
+  expect(server!.finished?.equals(peerFinished!)).toBe(true);
+  expect(server!.sigalgs.length).toBeGreaterThan(0);
 });
