@@ -406,7 +406,8 @@ std::vector<std::string> Engine::SharedSignatureAlgorithms() const {
       default:
         name = OBJ_nid2sn(sign) != nullptr ? OBJ_nid2sn(sign) : "UNDEF";
     }
-    name += hash != NID_undef ? std::string("+") + OBJ_nid2sn(hash) : std::string("+UNDEF");
+    const char* hash_name = hash != NID_undef ? OBJ_nid2sn(hash) : nullptr;
+    name += std::string("+") + (hash_name != nullptr ? hash_name : "UNDEF");
     out.push_back(std::move(name));
   }
   return out;
