@@ -28,6 +28,8 @@ export interface StoreStats {
   skipped: number;
   writes: number;
   writeErrors: number;
+  /** Writes and deletes sent and not yet answered by the store. */
+  pendingWrites: number;
   deletes: number;
   /** `'closed'` (asking), `'open'` (not asking after repeated failures), `'half-open'` (one probe out). */
   breaker: 'closed' | 'open' | 'half-open';
@@ -118,6 +120,7 @@ export class StoreTier implements SessionTier {
     skipped: 0,
     writes: 0,
     writeErrors: 0,
+    pendingWrites: 0,
     deletes: 0,
     breaker: 'closed',
   };
@@ -189,18 +192,20 @@ export class StoreTier implements SessionTier {
   /** Writes behind: never awaited by a handshake. */
   write(id: Buffer, der: Buffer, ttlSeconds: number): void {
     this.counters.writes++;
-    this.store.set(this.keyOf(id), this.seal(der, id), Math.max(1, Math.ceil(ttlSeconds))).catch((err: Error) => {
-      this.counters.writeErrors++;
-      this.report(err);
-    });
+    this.track(this.store.set(this.keyOf(id), this.seal(der, id), Math.max(1, Math.ceil(ttlSeconds))));
   }
 
   delete(id: Buffer): void {
     this.counters.deletes++;
-    this.store.delete(this.keyOf(id)).catch((err: Error) => {
+    this.track(this.store.delete(this.keyOf(id)));
+  }
+
+  private track(op: Promise<void>): void {
+    this.counters.pendingWrites++;
+    op.catch((err: Error) => {
       this.counters.writeErrors++;
       this.report(err);
-    });
+    }).finally(() => this.counters.pendingWrites--);
   }
 
   seal(der: Buffer, id: Buffer): Buffer {
