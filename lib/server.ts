@@ -118,6 +118,8 @@ interface NativeServer {
   /** False when not listening. */
   close(): boolean;
   closeConnections(): void;
+  /** Whether the listener keeps the event loop alive. */
+  setRef(on: boolean): void;
   /** The store's answer to lookup(token): whether the session was taken; undefined when the connection is gone. */
   resolveLookup(token: number, der: Buffer | null): boolean | undefined;
 }
@@ -453,6 +455,28 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.state === 'resolving') this.state = 'idle'; // listen() is abandoned
     // Closing: the pending close comes. Otherwise nothing runs and `close` fires at once, as in node:net.
     if (this.state !== 'closing') process.nextTick(() => this.emit('close'));
+    return this;
+  }
+
+  /** As net.Server#ref(): the listener keeps the event loop alive (the default). */
+  ref(): this {
+    this.native.setRef(true);
+    this.front?.ref();
+    return this;
+  }
+
+  /** As net.Server#unref(): the listener does not keep the process alive; open connections still do. */
+  unref(): this {
+    this.native.setRef(false);
+    this.front?.unref();
+    return this;
+  }
+
+  /** As net.Server#getConnections(): the open connections (handshaking ones too), on the next tick. */
+  getConnections(cb: (err: Error | null, count: number) => void): this {
+    if (typeof cb !== 'function') throw new TypeError('getConnections takes a callback');
+    const count = this.stats().connections;
+    process.nextTick(() => cb(null, count));
     return this;
   }
 

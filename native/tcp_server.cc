@@ -31,6 +31,7 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::Serve>("serve"),
                          InstanceMethod<&TcpServer::Adopt>("adopt"),
                          InstanceMethod<&TcpServer::ResolveLookup>("resolveLookup"),
+                         InstanceMethod<&TcpServer::SetRef>("setRef"),
                      });
 }
 
@@ -154,8 +155,20 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), backlog, OnConnection)) != 0) {
     throw fail(r, "listen");
   }
+  if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(&l->tcp));
   StartServing(env);
   return env.Undefined();
+}
+
+// setRef(on): as net.Server ref()/unref(): whether the listener keeps the event loop alive (now and for
+// later listens). Connections keep it alive on their own, as net.Socket does.
+Napi::Value TcpServer::SetRef(const Napi::CallbackInfo& info) {
+  unref_ = !info[0].ToBoolean().Value();
+  if (listener_ != nullptr) {
+    auto* h = reinterpret_cast<uv_handle_t*>(&listener_->tcp);
+    unref_ ? uv_unref(h) : uv_ref(h);
+  }
+  return info.Env().Undefined();
 }
 
 void TcpServer::StartServing(Napi::Env env) {

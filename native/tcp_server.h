@@ -109,6 +109,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value Serve(const Napi::CallbackInfo& info);
   Napi::Value Adopt(const Napi::CallbackInfo& info);
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
+  Napi::Value SetRef(const Napi::CallbackInfo& info);
   void StartServing(Napi::Env env);
   void CloseListener();
   void CloseAll();
@@ -120,6 +121,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   State state_ = State::kIdle;
   Listener* listener_ = nullptr;  // while accepting
   int closing_listeners_ = 0;     // closed, until libuv's close callback
+  bool unref_ = false;            // server.unref(): the listener does not keep the loop alive
   bool exiting_ = false;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;

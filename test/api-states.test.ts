@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 
 import binding from '../lib/binding';
 import { SecureContext, ShutdownFlags, TLSConnection, createServer, wrap } from '../lib';
-import { CERT, HOST, connectTls, echo, until, useServerFixture, within } from './server-helpers';
+import { CERT, HOST, connectTls, echo, run, until, useServerFixture, within } from './server-helpers';
 
 const fx = useServerFixture();
 
@@ -176,5 +176,35 @@ describe('the native classes refuse bad arguments with a JS error, never an abor
       'connection closed by the server during the handshake',
     ]);
     expect(engine.finish(0)).toEqual(engine.finish(3)); // the first verdict stands
+  });
+});
+
+describe('Server ref(), unref(), getConnections()', () => {
+  const script = (calls: string) =>
+    `const osc = require(${JSON.stringify(require.resolve('../dist/index.js'))});
+     const s = osc.createServer(osc.generateCertificate(), () => {});
+     s.listen(0, '127.0.0.1', () => { ${calls}; console.log('listening'); });`;
+
+  test('an unref()ed listening server lets node exit by itself; ref() keeps it alive again', async () => {
+    const exits = await run(process.execPath, ['-e', script('s.unref()')], { timeoutMs: 10000 });
+    expect({ code: exits.code, timedOut: exits.timedOut, out: exits.stdout.trim() }).toEqual({
+      code: 0,
+      timedOut: false,
+      out: 'listening',
+    });
+    const stays = await run(process.execPath, ['-e', script('s.unref(); s.ref()')], { timeoutMs: 1500 });
+    expect(stays.timedOut).toBe(true);
+    expect(stays.stdout.trim()).toBe('listening');
+  });
+
+  test('getConnections() counts open connections, on the next tick', async () => {
+    const s = await fx.start({}, echo);
+    const count = () => new Promise<number>((r) => s.server.getConnections((err, n) => r(err ? -1 : n)));
+    expect(await count()).toBe(0);
+    const c = await connectTls({ port: s.port });
+    await until(() => s.server.stats().connections === 1, 5000, 'the connection');
+    expect(await count()).toBe(1);
+    c.destroy();
+    expect(() => s.server.getConnections(undefined as never)).toThrow(TypeError);
   });
 });
