@@ -69,7 +69,7 @@ export interface NativeEngine {
 
 /** Live facts of a connection (native/engine_binding.cc LiveFact), on both JS handles. */
 export interface NativeLive {
-  (what: 'session' | 'finished' | 'peerFinished'): Buffer | undefined;
+  (what: 'session' | 'certificate' | 'finished' | 'peerFinished'): Buffer | undefined;
   (what: 'sigalgs'): string[];
   (what: 'keying', length: number, label: string, context?: Buffer): Buffer;
 }

@@ -252,6 +252,18 @@ export class TLSConnection extends Duplex {
     return { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
   }
 
+  /** As `tls.TLSSocket#getX509Certificate()`: the certificate this server presented, or undefined once closed. */
+  getX509Certificate(): X509Certificate | undefined {
+    const der = this.transport?.live?.('certificate');
+    return der ? new X509Certificate(der) : undefined;
+  }
+
+  /** As `tls.TLSSocket#getCertificate()`: the certificate this server presented, node's object, or `{}`. */
+  getCertificate(): PeerCertificate | Record<string, never> {
+    const x509 = this.getX509Certificate();
+    return x509 ? (x509.toLegacyObject() as PeerCertificate) : {};
+  }
+
   /** As `tls.TLSSocket#getSession()`: the current session (DER), or undefined once closed. */
   getSession(): Buffer | undefined {
     return this.transport?.live?.('session');

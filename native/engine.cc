@@ -357,6 +357,15 @@ std::string Engine::SessionDer() const {
   return i2d_SSL_SESSION(sess, &p) == len ? der : std::string();
 }
 
+std::string Engine::CertificateDer() const {
+  X509* cert = ssl_ ? SSL_get_certificate(ssl_.get()) : nullptr;
+  unsigned char* der = nullptr;
+  int len = cert != nullptr ? i2d_X509(cert, &der) : 0;
+  std::string out = len > 0 ? std::string(reinterpret_cast<char*>(der), static_cast<size_t>(len)) : std::string();
+  OPENSSL_free(der);
+  return out;
+}
+
 bool Engine::ExportKeyingMaterial(size_t length, const std::string& label, const std::string* context,
                                   std::string* out) const {
   if (!ssl_ || !handshake_done_) return false;

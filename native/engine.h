@@ -121,7 +121,8 @@ class Engine final : public SessionObserver {
   const Outcome& outcome() const { return outcome_; }
 
   // Live facts of the connection, as tls.TLSSocket reports them (empty once finished).
-  std::string SessionDer() const;  // the current session, DER (getSession)
+  std::string SessionDer() const;      // the current session, DER (getSession)
+  std::string CertificateDer() const;  // the certificate this side presented, DER (getCertificate)
   // RFC 5705 keying material; false when the connection is gone or OpenSSL refuses.
   bool ExportKeyingMaterial(size_t length, const std::string& label, const std::string* context,
                             std::string* out) const;

@@ -222,13 +222,14 @@ Napi::Value EngineWrap::TakeStoreWork(const Napi::CallbackInfo& info) { return S
 
 Napi::Value EngineWrap::Live(const Napi::CallbackInfo& info) { return LiveFact(info, engine_.get()); }
 
-// live(what, ...): 'session' -> Buffer | undefined; 'keying', length, label, context? -> Buffer (throws
+// live(what, ...): 'session' | 'certificate' -> Buffer | undefined; 'keying', length, label, context? -> Buffer (throws
 // when unavailable); 'finished' | 'peerFinished' -> Buffer | undefined; 'sigalgs' -> string[].
 Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine) {
   Napi::Env env = info.Env();
   std::string what = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
   auto buffer = [&](const std::string& s) -> Napi::Value { return s.empty() ? env.Undefined() : CopyBuffer(env, s); };
   if (what == "session") return buffer(engine != nullptr ? engine->SessionDer() : std::string());
+  if (what == "certificate") return buffer(engine != nullptr ? engine->CertificateDer() : std::string());
   if (what == "finished" || what == "peerFinished") {
     return buffer(engine != nullptr ? engine->Finished(what == "peerFinished") : std::string());
   }

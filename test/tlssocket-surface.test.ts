@@ -25,6 +25,9 @@ function surfaceOf(c: TLSConnection | tls.TLSSocket): Surface {
     peerFingerprint: peer.fingerprint256,
     peerSubject: peer.subject,
     x509: c.getPeerX509Certificate()?.fingerprint256,
+    ownKeys: Object.keys(c.getCertificate() ?? {}).sort(),
+    ownFingerprint: (c.getCertificate() as Partial<tls.PeerCertificate> | null)?.fingerprint256,
+    ownX509: c.getX509Certificate()?.fingerprint256,
     cipher: c.getCipher(),
     protocol: c.getProtocol(),
     reused: c.isSessionReused(),
@@ -193,6 +196,8 @@ test('after close: getSession/getFinished undefined, sigalgs empty, exportKeying
   expect(conn!.getSession()).toBeUndefined();
   expect(conn!.getFinished()).toBeUndefined();
   expect(conn!.getSharedSigalgs()).toEqual([]);
+  expect(conn!.getX509Certificate()).toBeUndefined();
+  expect(conn!.getCertificate()).toEqual({});
   expect(() => conn!.exportKeyingMaterial(16, 'x')).toThrow(expect.objectContaining({ code: 'ERR_OSC_CLOSED' }));
   expect(() => conn!.exportKeyingMaterial(0, 'x')).toThrow(RangeError);
   await new Promise((r) => server.close(r));
