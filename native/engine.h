@@ -110,8 +110,6 @@ class Engine final : public SessionObserver {
   Bytes& plaintext() { return plaintext_; }
 
   bool finished() const { return !ssl_; }
-  bool fatal() const { return fatal_; }
-  bool handshake_done() const { return handshake_done_; }
   bool peer_closed() const { return peer_closed_; }  // close_notify received
   int shutdown_flags() const;
   const std::string& error() const { return error_; }
