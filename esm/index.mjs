@@ -10,6 +10,7 @@ export const {
   RedisStore,
   Server,
   createServer,
+  createHttpsServer,
   ThreadedServer,
   generateCertificate,
   TLSError,

@@ -1,14 +1,14 @@
-// HTTPS through Node's HTTP stack on the native transport. Run: node examples/https-server.js
-// then: curl -k https://localhost:8443/ https://localhost:8443/again   (one connection, keep-alive)
+// HTTP/1.1 and HTTP/2 on one port (by ALPN) over the native TLS transport. Run: node examples/https-server.js
+// then: curl -k --http2 https://localhost:8443/        -> HTTP/2.0 ...
+//       curl -k --http1.1 https://localhost:8443/ https://localhost:8443/again   (one connection, keep-alive)
 'use strict';
-const http = require('node:http');
-const { createServer, generateCertificate } = require('..');
+const { createHttpsServer, generateCertificate } = require('..');
 
 const { cert, key } = generateCertificate();
-const app = http.createServer((req, res) => {
-  const s = req.socket.session;
-  res.end(`${req.url}: ${s.protocol}, session ${s.reused ? 'resumed' : 'new'}\n`);
+const server = createHttpsServer({ cert, key }, (req, res) => {
+  const s = req.socket; // the tls.TLSSocket reading surface, for HTTP/1.1 and HTTP/2 alike
+  res.end(`${req.url}: HTTP/${req.httpVersion}, ${s.getProtocol()}, session ${s.isSessionReused() ? 'resumed' : 'new'}\n`);
 });
-createServer({ cert, key, ALPNProtocols: ['http/1.1'] }, (conn) => app.emit('connection', conn))
-  .on('tlsClientError', (err, c) => console.log(`${c.remoteAddress}: ${err.reason}`))
-  .listen(8443, () => console.log('https://localhost:8443/'));
+server.on('tlsClientError', (err, c) => console.log(`${c.remoteAddress}: ${err.reason}`));
+server.listen(8443, () => console.log('https://localhost:8443/'));
+process.on('SIGINT', () => server.close(() => process.exit(0)));

@@ -21,6 +21,8 @@ export type { SessionStore, StoreStats, RedisLikeClient } from './store';
 export { Server } from './server';
 export type { ServerOptions, ListenOptions, ServerStats, AddressInfo, ClientInfo, ServerEvents } from './server';
 export { createServer } from './create-server';
+export { createHttpsServer } from './https';
+export type { HttpsServer, HttpsServerOptions, HttpsRequestListener } from './https';
 export { ThreadedServer } from './threads';
 export type { ThreadedServerOptions, ThreadedServerEvents } from './threads';
 export type { WrapOptions } from './wrap';
