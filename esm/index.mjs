@@ -5,6 +5,7 @@ import cjs from '../dist/index.js';
 export const {
   SecureContext,
   TLSConnection,
+  isTLSConnection,
   ShutdownFlags,
   wrap,
   RedisStore,

@@ -2,10 +2,11 @@
 // ciphertext (a native TCP socket or any Node Duplex). Transports feed it through the Transport contract.
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { Duplex } from 'node:stream';
+import { Duplex, type Readable } from 'node:stream';
 
 import { ENDINGS, NativeLive, NativeOutcome, NativeSessionInfo } from './binding';
 import { SystemError, TLSError, TLSErrorCode } from './errors';
+import type { EmitterEvents, Listener } from './events';
 
 /** What happens to the session when the peer disconnects without close_notify. */
 export type UncleanClosePolicy = 'keep' | 'drop';
@@ -126,10 +127,11 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
 /**
  * One server-side TLS connection, as a `stream.Duplex` of plaintext.
  *
- * Events: `secure` (handshake done, {@link SessionDetails}), `data`, `end`, `error`
- * ({@link TLSError} for TLS failures), `timeout`, and `close` with a {@link CloseInfo}.
+ * Events ({@link TLSConnectionEvents}): `secure` (handshake done, {@link SessionDetails}), `data`, `end`,
+ * `error` ({@link TLSError} for TLS failures), `timeout`, `close` with a {@link CloseInfo}, and the
+ * other events of stream.Duplex.
  */
-// The interface of the same name below only adds typed overloads of on()/once() to the class.
+// The interface of the same name below types the EventEmitter methods by TLSConnectionEvents.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class TLSConnection extends Duplex {
   /** Always true; lets HTTP frameworks tell this is a TLS socket. */
@@ -148,7 +150,10 @@ export class TLSConnection extends Duplex {
   private timer: NodeJS.Timeout | null = null;
   private timeoutMs = 0;
 
-  /** @internal */
+  /**
+   * Connections are made by {@link createServer} and {@link wrap}; one made by hand has no transport
+   * (its writes fail with `ERR_OSC_CLOSED`).
+   */
   constructor() {
     super({ allowHalfOpen: false, emitClose: false, decodeStrings: true });
   }
@@ -378,7 +383,7 @@ export class TLSConnection extends Duplex {
   /** @internal the handshake completed; `info` reads the native snapshot, only if someone asks */
   _onSecure(info: () => NativeSessionInfo): void {
     this.sessionInfo = info;
-    if (this.listenerCount('secure') > 0) this.emit('secure', this.session);
+    if (this.listenerCount('secure') > 0) this.emit('secure', this.session!);
     const queued = this.queued;
     this.queued = [];
     for (const w of queued) this.transport?.write(w.chunks, w.cb);
@@ -411,10 +416,12 @@ export class TLSConnection extends Duplex {
     process.nextTick(() => this.destroy(this.closeInfo?.error));
   }
 
+  /** @internal */
   override _read(): void {
     this.transport?.resume();
   }
 
+  /** @internal */
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
     this.write_(
       chunks.map((c) => c.chunk),
@@ -422,16 +429,19 @@ export class TLSConnection extends Duplex {
     );
   }
 
+  /** @internal */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.write_([chunk], cb);
   }
 
+  /** @internal */
   override _final(cb: (err?: Error | null) => void): void {
     if (!this.transport) return cb();
     if (this.secure) this.transport.end(() => cb());
     else this.pendingFinal = cb;
   }
 
+  /** @internal */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.timer) clearTimeout(this.timer);
     for (const w of this.queued) w.cb(new TLSError('ERR_OSC_CLOSED', 'connection closed before the handshake'));
@@ -446,7 +456,8 @@ export class TLSConnection extends Duplex {
       this.closeInfo.error ??= err;
     }
     cb(err);
-    process.nextTick(() => this.emit('close', this.closeInfo));
+    const info = this.closeInfo;
+    process.nextTick(() => this.emit('close', info));
   }
 
   private write_(chunks: Buffer[], cb: (err?: Error | null) => void): void {
@@ -467,19 +478,65 @@ export class TLSConnection extends Duplex {
   }
 }
 
-/** Typed events of {@link TLSConnection} (in addition to those of stream.Duplex). */
+/**
+ * Events of {@link TLSConnection}: its own (`secure`, `close` with a {@link CloseInfo}, `timeout`) and
+ * those of `stream.Duplex`. Every EventEmitter method of the class reads this map.
+ */
+export interface TLSConnectionEvents extends EmitterEvents {
+  /** The handshake completed (only {@link wrap}'s connections: a server's are secure when handed over). */
+  secure: [session: SessionDetails];
+  /** Plaintext arrived: a Buffer (typed so, as net.Socket's in @types/node 20; a string after `setEncoding()`). */
+  data: [chunk: Buffer];
+  /** The peer will send no more (close_notify, or its end of the transport). */
+  end: [];
+  /** Writes may go on after `write()` returned false. */
+  drain: [];
+  /** `end()` was called and everything written went to the transport. */
+  finish: [];
+  /** No reads or writes for the `setTimeout()` time. The connection stays open. */
+  timeout: [];
+  /** A TLS failure ({@link TLSError}), a transport error ({@link SystemError}), or `destroy(err)`'s error. */
+  error: [error: Error];
+  /** The connection is closed: how it ended (clean close_notify, EOF, reset, error, or local). */
+  close: [info: CloseInfo];
+  pause: [];
+  resume: [];
+  readable: [];
+  pipe: [source: Readable];
+  unpipe: [source: Readable];
+}
+
+// Typed methods of TLSConnection, from TLSConnectionEvents (a class cannot take them from a generic
+// interface: stream.Duplex has methods of the same names).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface TLSConnection {
-  on(event: 'secure', listener: (session: SessionDetails) => void): this;
-  on(event: 'close', listener: (info: CloseInfo) => void): this;
-  on(event: 'data', listener: (chunk: Buffer) => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once(event: 'secure', listener: (session: SessionDetails) => void): this;
-  once(event: 'close', listener: (info: CloseInfo) => void): this;
-  once(event: 'data', listener: (chunk: Buffer) => void): this;
-  once(event: 'error', listener: (err: Error) => void): this;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  on<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  once<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  prependListener<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  prependOnceListener<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  off<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  removeListener<E extends keyof TLSConnectionEvents>(event: E, listener: Listener<TLSConnectionEvents, E>): this;
+  removeAllListeners(event?: keyof TLSConnectionEvents): this;
+  emit<E extends keyof TLSConnectionEvents>(event: E, ...args: TLSConnectionEvents[E]): boolean;
+  listeners<E extends keyof TLSConnectionEvents>(event: E): Array<Listener<TLSConnectionEvents, E>>;
+  rawListeners<E extends keyof TLSConnectionEvents>(event: E): Array<Listener<TLSConnectionEvents, E>>;
+  listenerCount<E extends keyof TLSConnectionEvents>(event: E, listener?: Listener<TLSConnectionEvents, E>): number;
+}
+
+/**
+ * A {@link TLSConnection} whose handshake has completed, as `secureConnection` listeners (and the
+ * listener of {@link createServer}) receive it: `session` is set, and stays set after the close.
+ */
+export interface SecureTLSConnection extends TLSConnection {
+  readonly secure: true;
+  readonly session: SessionDetails;
+}
+
+/**
+ * True when `socket` is a {@link TLSConnection}: e.g. `req.socket` of an `http.Server` fed with
+ * `emit('connection', conn)`, which node types as a `net.Socket`. Narrows the type.
+ */
+export function isTLSConnection(socket: unknown): socket is TLSConnection {
+  return socket instanceof TLSConnection;
 }

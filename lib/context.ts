@@ -1,9 +1,9 @@
 // SecureContext: one OpenSSL SSL_CTX — certificates, protocol options and the internal session cache.
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 
 import binding, { NativeSecureContext } from './binding';
 import { TLSError, rethrowNative } from './errors';
+import { EmitterEvents, TypedEventEmitter } from './events';
 import { booleanOption, checkKnownKeys, integerOption, stringOption, withoutKeys } from './options';
 import { SessionSealer, SessionStore, SessionTier, StoreOptions, StoreStats, StoreTier } from './store';
 
@@ -131,8 +131,8 @@ const SHARED_TYPE = 'openssl-session-cache/shared-context';
 // Constructor option (a symbol, so no user option can collide) that wraps an existing native context.
 const NATIVE = Symbol('native');
 
-/** Events of {@link SecureContext}. */
-export interface SecureContextEvents {
+/** Events of {@link SecureContext}; every EventEmitter method of the class reads this map. */
+export interface SecureContextEvents extends EmitterEvents {
   /** The store failed (a lookup, a write, a delete), at most once a second; the handshakes go on. */
   storeError: [error: Error];
   /** A session entered the internal cache (after a full handshake; per ticket in TLS 1.3). */
@@ -301,7 +301,7 @@ export function contextFrom(options: { context?: unknown }, ownKeys: readonly st
  * ctx.on('sessionAdded', (id) => console.log('cached', id));
  * console.log(ctx.stats().hits);
  */
-export class SecureContext extends EventEmitter<SecureContextEvents> {
+export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
   /** @internal */
   readonly native: NativeSecureContext;
 
@@ -315,11 +315,10 @@ export class SecureContext extends EventEmitter<SecureContextEvents> {
     if (!shared && options.store !== undefined) this.storeConfig = SecureContext.storeConfig(options);
     this.startTier();
     // Session events cost a crossing per batch; switch them on only while someone listens.
-    const self = this as EventEmitter;
-    self.on('newListener', (name: string) => {
+    this.on('newListener', (name) => {
       if ((name === 'sessionAdded' || name === 'sessionRemoved') && !this.listening()) this.startEvents();
     });
-    self.on('removeListener', () => {
+    this.on('removeListener', () => {
       if (!this.listening()) this.native.setEventHandler(null);
     });
   }

@@ -1,6 +1,5 @@
 // createServer: one thread (Server) or N threads on one port with one cache (ThreadedServer).
-import type { TLSConnection } from './connection';
-import { Server, ServerOptions } from './server';
+import { ConnectionListener, Server, ServerOptions } from './server';
 import { ThreadedServer, ThreadedServerOptions } from './threads';
 
 /**
@@ -16,10 +15,10 @@ import { ThreadedServer, ThreadedServerOptions } from './threads';
  * createServer({ certFile, keyFile, threads: os.availableParallelism(), handler: new URL('./handler.js', import.meta.url) }).listen(443);
  */
 export function createServer(options: ThreadedServerOptions): ThreadedServer;
-export function createServer(options?: ServerOptions, listener?: (connection: TLSConnection) => void): Server;
+export function createServer(options?: ServerOptions, listener?: ConnectionListener): Server;
 export function createServer(
   options?: ServerOptions | ThreadedServerOptions,
-  listener?: (connection: TLSConnection) => void,
+  listener?: ConnectionListener,
 ): Server | ThreadedServer {
   if (options !== undefined && options !== null && 'threads' in options && options.threads !== undefined) {
     if (listener !== undefined) {

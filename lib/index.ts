@@ -13,13 +13,29 @@ export type {
   SecureContextEvents,
   SharedContextHandle,
 } from './context';
-export { TLSConnection, ShutdownFlags } from './connection';
-export type { CloseInfo, CloseEnding, SessionDetails, UncleanClosePolicy } from './connection';
+export { TLSConnection, ShutdownFlags, isTLSConnection } from './connection';
+export type {
+  CloseInfo,
+  CloseEnding,
+  SessionDetails,
+  UncleanClosePolicy,
+  SecureTLSConnection,
+  TLSConnectionEvents,
+} from './connection';
+export type { EventMap, EventName, Listener, EmitterEvents, TypedEventEmitter } from './events';
 export { wrap } from './wrap';
 export { RedisStore } from './store';
 export type { SessionStore, StoreStats, RedisLikeClient } from './store';
 export { Server } from './server';
-export type { ServerOptions, ListenOptions, ServerStats, AddressInfo, ClientInfo, ServerEvents } from './server';
+export type {
+  ServerOptions,
+  ListenOptions,
+  ServerStats,
+  AddressInfo,
+  ClientInfo,
+  ServerEvents,
+  ConnectionListener,
+} from './server';
 export { createServer } from './create-server';
 export { createHttpsServer } from './https';
 export type { HttpsServer, HttpsServerOptions, HttpsRequestListener } from './https';

@@ -1,13 +1,20 @@
 // createServer: the native TCP transport under a node:net / node:tls style Server.
 import cluster from 'node:cluster';
 import { lookup } from 'node:dns';
-import { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
 
 import binding, { NativeLive, NativeOutcome, NativeSessionInfo, NativeStoreWork } from './binding';
-import { TLSConnection, Transport, UncleanClosePolicy, outcomeError, policyCode } from './connection';
+import {
+  SecureTLSConnection,
+  TLSConnection,
+  Transport,
+  UncleanClosePolicy,
+  outcomeError,
+  policyCode,
+} from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { SystemError, TLSError } from './errors';
+import { EmitterEvents, TypedEventEmitter } from './events';
 import { integerOption } from './options';
 import type { SessionTier } from './store';
 
@@ -81,16 +88,22 @@ export interface ClientInfo {
   remotePort: number;
 }
 
-/** Events of {@link Server}. */
-export interface ServerEvents {
+/** Events of {@link Server}; every EventEmitter method of the class reads this map. */
+export interface ServerEvents extends EmitterEvents {
   listening: [];
-  /** A client completed its handshake. */
-  secureConnection: [connection: TLSConnection];
+  /** A client completed its handshake: its `session` is set. */
+  secureConnection: [connection: SecureTLSConnection];
   /** A handshake failed or timed out; the server goes on. */
   tlsClientError: [error: TLSError, client: ClientInfo];
   close: [];
   error: [error: Error];
 }
+
+/**
+ * The connection listener of {@link createServer} (a `secureConnection` listener), and what the handler
+ * module of a threaded server exports.
+ */
+export type ConnectionListener = (connection: SecureTLSConnection) => void;
 
 /** The JS handle of one native connection (native/tcp_connection_binding.cc). */
 interface NativeTcpConnection {
@@ -268,7 +281,7 @@ type ServerState = 'idle' | 'resolving' | 'listening' | 'closing';
  * A TLS server whose sockets, handshakes, session cache and record crypto live in native code on
  * Node's event loop. JavaScript sees each connection once its handshake is done.
  */
-export class Server extends EventEmitter<ServerEvents> {
+export class Server extends TypedEventEmitter<ServerEvents> {
   /** The context: certificate, options and the session cache. */
   readonly context: SecureContext;
   private readonly native: NativeServer;
@@ -279,7 +292,7 @@ export class Server extends EventEmitter<ServerEvents> {
   // Under cluster: the net.Server that takes connections from the cluster and hands them over.
   private front: net.Server | null = null;
 
-  constructor(options: ServerOptions = {}, listener?: (connection: TLSConnection) => void) {
+  constructor(options: ServerOptions = {}, listener?: ConnectionListener) {
     super();
     if (typeof options !== 'object' || options === null) throw new TypeError('createServer options must be an object');
     if (listener !== undefined && typeof listener !== 'function') {
@@ -495,7 +508,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const transport = new TcpTransport(h, conn, ra, rp, la, lp);
     conn.attach(transport);
     conn._onSecure(() => transport.info());
-    this.emit('secureConnection', conn);
+    this.emit('secureConnection', conn as SecureTLSConnection);
     return transport;
   }
 }

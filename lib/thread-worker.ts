@@ -3,8 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { SecureContext } from './context';
-import type { TLSConnection } from './connection';
-import { COUNTERS, Server } from './server';
+import { COUNTERS, ConnectionListener, Server } from './server';
 import type { SessionTier } from './store';
 import type { LookupAnswer, ThreadData, ThreadMessage } from './threads';
 
@@ -12,7 +11,7 @@ const data = workerData as ThreadData;
 const port = parentPort!;
 const send = (m: ThreadMessage): void => port.postMessage(m);
 
-type Listener = (conn: TLSConnection) => void;
+type Listener = ConnectionListener;
 
 // A real import(), which loads ES modules and CommonJS alike: TypeScript's CommonJS output would turn
 // `import()` into require(), which takes no file: URL and no ES module.

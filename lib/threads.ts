@@ -1,7 +1,6 @@
 // One port, N worker threads, one session cache: createServer({ threads, handler }). Each thread runs a
 // native server on the port with SO_REUSEPORT over the same SSL_CTX (SecureContext.share()); the kernel
 // spreads the connections, and no thread hands sockets to another.
-import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 
 import { SecureContext, contextFrom } from './context';
 import { TLSError, TLSErrorCode } from './errors';
+import { EmitterEvents, TypedEventEmitter } from './events';
 import { integerOption } from './options';
 import {
   AddressInfo,
@@ -29,14 +29,14 @@ export interface ThreadedServerOptions extends ServerOptions {
   threads: number;
   /**
    * The module each thread loads (a `file:` URL, or an absolute path): its default export (or
-   * `onConnection`) is the connection listener, `(conn: TLSConnection) => void`. It runs in each
+   * `onConnection`) is the connection listener, a {@link ConnectionListener}. It runs in each
    * thread, so it can build an `http.Server` of its own and `emit('connection', conn)` into it.
    */
   handler: string | URL;
 }
 
-/** Events of {@link ThreadedServer}. */
-export interface ThreadedServerEvents {
+/** Events of {@link ThreadedServer}; every EventEmitter method of the class reads this map. */
+export interface ThreadedServerEvents extends EmitterEvents {
   /** Every thread listens. */
   listening: [];
   /** A handshake failed in some thread (as `Server`'s event, with the thread's index). */
@@ -102,7 +102,7 @@ interface Thread {
  * A TLS server on one port served by N worker threads that share one {@link SecureContext}, and so one
  * session cache: a client resumes whichever thread it reaches. `stats()` sums every thread's counters.
  */
-export class ThreadedServer extends EventEmitter<ThreadedServerEvents> {
+export class ThreadedServer extends TypedEventEmitter<ThreadedServerEvents> {
   /** The context every thread serves with (its cache, stats and events are the threads' too). */
   readonly context: SecureContext;
   private readonly threads: Array<Thread | null>;

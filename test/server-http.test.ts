@@ -2,10 +2,11 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { TLSConnection } from '../lib';
+import { isTLSConnection } from '../lib';
 import { HOST, Started, pseudoRandom, sh, sha256, startServer, stopServer } from './server-helpers';
 
 jest.setTimeout(60000);
@@ -18,7 +19,9 @@ let base: string;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'osc-http-'));
   app = http.createServer((req, res) => {
-    const sock = req.socket as unknown as TLSConnection;
+    // node types req.socket as a net.Socket: the guard gives back the TLSConnection (as the README shows).
+    const sock = req.socket;
+    if (!isTLSConnection(sock)) return void res.writeHead(500).end('req.socket is not a TLSConnection\n');
     const session = sock.session;
     if (req.method === 'POST') {
       // Echo the body back, and say what we received.
@@ -118,6 +121,16 @@ test('curl POST of 1 MiB: echoed back byte for byte', async () => {
   const echoed = readFileSync(output);
   expect(echoed.length).toBe(data.length);
   expect(sha256(echoed)).toBe(sha256(data));
+});
+
+test('isTLSConnection: true only for a TLSConnection', () => {
+  expect(isTLSConnection(s!.connections[0])).toBe(true);
+  const plain = new net.Socket();
+  expect(isTLSConnection(plain)).toBe(false);
+  plain.destroy();
+  for (const other of [null, undefined, {}, { session: null, encrypted: true }, 'socket']) {
+    expect(isTLSConnection(other)).toBe(false);
+  }
 });
 
 test('the server counted every curl handshake, none failed', () => {
