@@ -126,7 +126,9 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
 /**
  * One server-side TLS connection, as a `stream.Duplex` of plaintext.
  *
- * Events: `secure` (handshake done, {@link SessionDetails}), `data`, `end`, `error`
+ * Events: `secure` (handshake done, {@link SessionDetails}), `keylog` (a connection of {@link wrap}
+ * only: a line of the NSS key log, as a Buffer with its newline; the native server emits its lines as
+ * the server's `keylog` event), `data`, `end`, `error`
  * ({@link TLSError} for TLS failures), `timeout`, and `close` with a {@link CloseInfo}.
  */
 // The interface of the same name below only adds typed overloads of on()/once() to the class.
@@ -471,12 +473,14 @@ export class TLSConnection extends Duplex {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface TLSConnection {
   on(event: 'secure', listener: (session: SessionDetails) => void): this;
+  on(event: 'keylog', listener: (line: Buffer) => void): this;
   on(event: 'close', listener: (info: CloseInfo) => void): this;
   on(event: 'data', listener: (chunk: Buffer) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'secure', listener: (session: SessionDetails) => void): this;
+  once(event: 'keylog', listener: (line: Buffer) => void): this;
   once(event: 'close', listener: (info: CloseInfo) => void): this;
   once(event: 'data', listener: (chunk: Buffer) => void): this;
   once(event: 'error', listener: (err: Error) => void): this;
