@@ -21,8 +21,11 @@ export interface NativeSessionInfo {
   certRequested: boolean;
 }
 
-/** [events, ciphertext, plaintext, error] — everything one engine call produced. */
-export type EngineResult = [number, Buffer | undefined, Buffer | undefined, string | undefined];
+/**
+ * [events, ciphertext, plaintext, error, (resolveLookup's flag), key log lines] — everything one engine
+ * call produced. The key log lines come only while the engine collects them (setKeylog).
+ */
+export type EngineResult = [number, Buffer | undefined, Buffer | undefined, string | undefined, unknown?, Buffer[]?];
 
 /**
  * [ending, clean, code, reason] — the engine's verdict on a finished connection (native/engine.h
@@ -47,6 +50,8 @@ export interface NativeSecureContext {
   exportSessions(): Array<[Buffer, Buffer]> | null;
   /** Adds a session (DER) to the cache if it fits this context: whether it did. */
   importSession(der: Buffer): boolean;
+  getTicketKeys(): Buffer;
+  setTicketKeys(keys: Buffer): void;
 }
 
 /** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */
@@ -62,9 +67,11 @@ export interface NativeEngine {
   /** The session id the suspended handshake offers (after a Lookup event). */
   lookupId(): Buffer;
   /** The store's answer (DER, or null): the result of going on, with [4] = whether the session was taken. */
-  resolveLookup(der: Buffer | null): [...EngineResult, boolean];
+  resolveLookup(der: Buffer | null): EngineResult;
   takeStoreWork(): NativeStoreWork;
   live: NativeLive;
+  /** Collect this connection's NSS key log lines (returned in EngineResult[5]). */
+  setKeylog(on: boolean): void;
 }
 
 /** Live facts of a connection (native/engine_binding.cc LiveFact), on both JS handles. */

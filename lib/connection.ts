@@ -127,9 +127,10 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
 /**
  * One server-side TLS connection, as a `stream.Duplex` of plaintext.
  *
- * Events ({@link TLSConnectionEvents}): `secure` (handshake done, {@link SessionDetails}), `data`, `end`,
- * `error` ({@link TLSError} for TLS failures), `timeout`, `close` with a {@link CloseInfo}, and the
- * other events of stream.Duplex.
+ * Events ({@link TLSConnectionEvents}): `secure` (handshake done, {@link SessionDetails}), `keylog` (a
+ * connection of {@link wrap} only: a line of the NSS key log, as a Buffer with its newline; the native
+ * server emits its lines as the server's `keylog` event), `data`, `end`, `error` ({@link TLSError} for
+ * TLS failures), `timeout`, `close` with a {@link CloseInfo}, and the other events of stream.Duplex.
  */
 // The interface of the same name below types the EventEmitter methods by TLSConnectionEvents.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -485,6 +486,11 @@ export class TLSConnection extends Duplex {
 export interface TLSConnectionEvents extends EmitterEvents {
   /** The handshake completed (only {@link wrap}'s connections: a server's are secure when handed over). */
   secure: [session: SessionDetails];
+  /**
+   * A line of the NSS key log (a Buffer, newline included), for Wireshark or SSLKEYLOGFILE: only
+   * {@link wrap}'s connections (the native server emits its lines as the server's `keylog`).
+   */
+  keylog: [line: Buffer];
   /** Plaintext arrived: a Buffer (typed so, as net.Socket's in @types/node 20; a string after `setEncoding()`). */
   data: [chunk: Buffer];
   /** The peer will send no more (close_notify, or its end of the transport). */

@@ -1,4 +1,5 @@
 // SecureContext: one OpenSSL SSL_CTX — certificates, protocol options and the internal session cache.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import binding, { NativeSecureContext } from './binding';
@@ -15,14 +16,28 @@ const VERSIONS: Record<TLSVersion, number> = { 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0
 /** PEM text, as a string or a Buffer. */
 export type PEM = string | Buffer;
 
+/** A private key with its own passphrase, as node:tls takes them in a `key` array. */
+export interface KeyWithPassphrase {
+  pem: PEM;
+  passphrase?: string;
+}
+
 /** Options of {@link SecureContext}. Every cache setting maps onto OpenSSL's internal cache. */
 export interface SecureContextOptions {
-  /** Certificate in PEM, leaf first, followed by its chain. */
-  cert?: PEM;
+  /**
+   * Certificate in PEM, leaf first, followed by its chain; or an array of them with keys of different
+   * types (e.g. one RSA and one ECDSA certificate), as node:tls takes them: OpenSSL presents the one
+   * the client's signature algorithms and cipher suites allow, preferring the first that fits.
+   */
+  cert?: PEM | PEM[];
   /** Path of a PEM file holding the certificate chain (instead of `cert`). */
   certFile?: string;
-  /** Private key in PEM (any type OpenSSL reads: RSA, EC, Ed25519, PKCS#8, encrypted). */
-  key?: PEM;
+  /**
+   * Private key in PEM (any type OpenSSL reads: RSA, EC, Ed25519, PKCS#8, encrypted); with several
+   * certificates, an array of one key per certificate, in any order (each goes to the certificate of
+   * its type), each a PEM or `{ pem, passphrase }`.
+   */
+  key?: PEM | Array<PEM | KeyWithPassphrase>;
   /** Path of a PEM file holding the private key (instead of `key`). */
   keyFile?: string;
   /** Passphrase of an encrypted key. */
@@ -60,6 +75,13 @@ export interface SecureContextOptions {
    * resumes statefully, both from the internal cache.
    */
   tickets?: boolean;
+  /**
+   * With `tickets`: the 48-byte session ticket key, in node:tls's layout (16 bytes key name, 16 bytes
+   * HMAC-SHA256 key, 16 bytes AES-128-CBC key). Servers given the same key resume each other's
+   * tickets (node:tls servers too, with the same `sessionIdContext`). Default: random per context.
+   * See {@link SecureContext.setTicketKeys} for rotation.
+   */
+  ticketKeys?: Buffer;
   /**
    * TLS 1.3 tickets sent per full handshake (`SSL_CTX_set_num_tickets`). Default 2. Without `tickets`,
    * each one is a separate entry of the internal cache, so a TLS 1.3 client costs this many entries.
@@ -175,6 +197,7 @@ const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
   'sessionCacheSize',
   'sessionTimeout',
   'tickets',
+  'ticketKeys',
   'numTickets',
   'sessionIdContext',
   'serviceName',
@@ -223,6 +246,93 @@ function pem(value: unknown, file: unknown, name: string): PEM | undefined {
     return readFileSync(file);
   }
   if (value !== undefined && !isPem(value)) throw new TypeError(`${name} must be a PEM string or Buffer`);
+  return value;
+}
+
+function certList(value: unknown, file: unknown): PEM[] | undefined {
+  if (!Array.isArray(value)) {
+    const one = pem(value, file, 'cert');
+    return one === undefined ? undefined : [one];
+  }
+  if (file !== undefined) throw new TypeError('give cert or certFile, not both');
+  if (value.length === 0 || !value.every(isPem)) {
+    throw new TypeError('cert must be a PEM string or Buffer, or a non-empty array of them');
+  }
+  return value as PEM[];
+}
+
+function keyList(
+  value: unknown,
+  file: unknown,
+  passphrase: string | undefined,
+): Array<[PEM, string | undefined]> | undefined {
+  if (!Array.isArray(value)) {
+    const one = pem(value, file, 'key');
+    return one === undefined ? undefined : [[one, passphrase]];
+  }
+  if (file !== undefined) throw new TypeError('give key or keyFile, not both');
+  if (value.length === 0) throw new TypeError('key must be a PEM string or Buffer, or a non-empty array of them');
+  return value.map((k: unknown, i): [PEM, string | undefined] => {
+    if (isPem(k)) return [k, passphrase];
+    const o = k as Partial<KeyWithPassphrase> | null;
+    if (typeof o !== 'object' || o === null || !isPem(o.pem)) {
+      throw new TypeError(`key[${i}] must be a PEM string or Buffer, or { pem, passphrase }`);
+    }
+    for (const name of Object.keys(o)) {
+      if (name !== 'pem' && name !== 'passphrase') throw new TypeError(`key[${i}]: unknown property '${name}'`);
+    }
+    return [o.pem, stringOption(o.passphrase, `key[${i}].passphrase`) ?? passphrase];
+  });
+}
+
+/**
+ * Several certificates: one per key type (OpenSSL keeps one per type and chooses by the client's
+ * signature algorithms), and one matching key for each. Whatever does not parse here is left to
+ * OpenSSL, which reports it as for a single certificate.
+ */
+function checkKeyPairs(certs: PEM[], keys: Array<[PEM, string | undefined]>): void {
+  if (certs.length === 1 && keys.length === 1) return;
+  if (keys.length !== certs.length) {
+    throw new RangeError(
+      `key: ${keys.length} key(s) for ${certs.length} certificate(s) in cert; give one key per certificate`,
+    );
+  }
+  let parsed: X509Certificate[];
+  try {
+    parsed = certs.map((c) => new X509Certificate(c));
+  } catch {
+    return;
+  }
+  const types = parsed.map((c) => c.publicKey.asymmetricKeyType ?? 'unknown');
+  types.forEach((type, i) => {
+    if (types.indexOf(type) !== i) {
+      throw new RangeError(
+        `cert[${i}]: a second ${type} certificate (cert[${types.indexOf(type)}] is one); OpenSSL keeps one certificate per key type`,
+      );
+    }
+  });
+  const seen = new Set<string>();
+  keys.forEach(([pemText, passphrase], i) => {
+    let type: string;
+    let key: ReturnType<typeof createPrivateKey>;
+    try {
+      key = createPrivateKey({ key: pemText, passphrase });
+      type = key.asymmetricKeyType ?? 'unknown';
+    } catch {
+      return;
+    }
+    const j = (types as string[]).indexOf(type);
+    if (j < 0) throw new TypeError(`key[${i}]: a ${type} key, but cert has no ${type} certificate`);
+    if (seen.has(type)) throw new RangeError(`key[${i}]: a second ${type} key`);
+    seen.add(type);
+    if (!parsed[j].checkPrivateKey(key))
+      throw new TypeError(`key[${i}] does not match cert[${j}] (the ${type} certificate)`);
+  });
+}
+
+function ticketKeysOption(value: unknown, name: string): Buffer {
+  if (!Buffer.isBuffer(value)) throw new TypeError(`${name} must be a Buffer of 48 bytes`);
+  if (value.length !== 48) throw new RangeError(`${name} must be 48 bytes, got ${value.length}`);
   return value;
 }
 
@@ -411,10 +521,10 @@ export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
     }
     checkKnownKeys(options, CONTEXT_OPTIONS, 'SecureContext');
     const o = options as Record<keyof SecureContextOptions, unknown>;
+    const passphrase = stringOption(o.passphrase, 'passphrase');
     const normalized = {
-      cert: pem(o.cert, o.certFile, 'cert'),
-      key: pem(o.key, o.keyFile, 'key'),
-      passphrase: stringOption(o.passphrase, 'passphrase'),
+      certs: certList(o.cert, o.certFile),
+      keys: keyList(o.key, o.keyFile, passphrase),
       ca: pem(caPem(o.ca), o.caFile, 'ca'),
       requestCert: booleanOption(o.requestCert, DEFAULTS.requestCert, 'requestCert'),
       rejectUnauthorized: booleanOption(o.rejectUnauthorized, DEFAULTS.rejectUnauthorized, 'rejectUnauthorized'),
@@ -427,15 +537,20 @@ export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
       sessionCacheSize: integerOption(o.sessionCacheSize, DEFAULTS.sessionCacheSize, 'sessionCacheSize', MAX_INT),
       sessionTimeout: integerOption(o.sessionTimeout, DEFAULTS.sessionTimeout, 'sessionTimeout', MAX_INT),
       tickets: booleanOption(o.tickets, DEFAULTS.tickets, 'tickets'),
+      ticketKeys: o.ticketKeys === undefined ? undefined : ticketKeysOption(o.ticketKeys, 'ticketKeys'),
       numTickets: integerOption(o.numTickets, DEFAULTS.numTickets, 'numTickets', 16),
       sessionIdContext: sidContext(o.sessionIdContext),
       serviceName: stringOption(o.serviceName, 'serviceName') ?? DEFAULTS.serviceName,
     };
     if (normalized.minVersion > normalized.maxVersion) throw new RangeError('minVersion is above maxVersion');
-    if (normalized.cert === undefined || normalized.key === undefined) {
+    if (normalized.certs === undefined || normalized.keys === undefined) {
       // Without both, every handshake would fail: say so now.
       throw new TypeError('SecureContext needs a certificate and its key: give cert and key (or certFile and keyFile)');
     }
+    if (normalized.ticketKeys !== undefined && !normalized.tickets) {
+      throw new TypeError('ticketKeys go with tickets: true (tickets are off by default: sessions live in the cache)');
+    }
+    checkKeyPairs(normalized.certs, normalized.keys);
     try {
       return new binding.SecureContext(normalized);
     } catch (err) {
@@ -506,6 +621,26 @@ export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
     if (key !== undefined) return storeKeys(key);
     if (this.storeConfig) return this.storeConfig.keys;
     throw new TypeError(`${where} needs a 32-byte key (or a context with storeKey)`);
+  }
+
+  /**
+   * As node:tls `getTicketKeys()`: the 48-byte key that encrypts session tickets now (name, HMAC key,
+   * AES key). Random unless set; used only with `tickets: true`.
+   */
+  getTicketKeys(): Buffer {
+    return this.native.getTicketKeys();
+  }
+
+  /**
+   * As node:tls `setTicketKeys()`, with rotation: the new 48-byte key encrypts every ticket issued from
+   * now on, and the key it replaces still decrypts for one session lifetime (`sessionTimeout` seconds,
+   * the longest a ticket it issued can be valid), so clients holding such a ticket resume and get a
+   * new ticket under the new key. At most two replaced keys are kept: a third rotation within one
+   * session lifetime retires the oldest. Setting the current key again changes nothing. Shared
+   * contexts (threads) see the change at once.
+   */
+  setTicketKeys(keys: Buffer): void {
+    this.native.setTicketKeys(ticketKeysOption(keys, 'setTicketKeys: keys'));
   }
 
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */

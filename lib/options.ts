@@ -5,7 +5,6 @@
 const UNSUPPORTED: Record<string, string> = {
   pfx: 'give cert and key in PEM',
   SNICallback: 'one certificate per context for now',
-  ticketKeys: 'tickets are off by default; sessions live in the internal cache',
   secureOptions: 'use minVersion/maxVersion, ciphers and tickets',
   secureProtocol: 'use minVersion/maxVersion',
   secureContext: "give 'context' (a SecureContext of this package)",

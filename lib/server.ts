@@ -93,6 +93,13 @@ export interface ServerEvents extends EmitterEvents {
   listening: [];
   /** A client completed its handshake: its `session` is set. */
   secureConnection: [connection: SecureTLSConnection];
+  /**
+   * As node:tls: a line of the NSS key log (a Buffer, newline included) of `connection`, for
+   * Wireshark or SSLKEYLOGFILE. The handshake's lines come before `secureConnection`. Collected only
+   * while a listener is attached, for connections accepted from then on; lines of a handshake that
+   * failed are not reported.
+   */
+  keylog: [line: Buffer, connection: TLSConnection];
   /** A handshake failed or timed out; the server goes on. */
   tlsClientError: [error: TLSError, client: ClientInfo];
   close: [];
@@ -133,6 +140,8 @@ interface NativeServer {
   closeConnections(): void;
   /** Whether the listener keeps the event loop alive. */
   setRef(on: boolean): void;
+  /** Whether connections accepted from now on collect their key log lines. */
+  setKeylog(on: boolean): void;
   /** The store's answer to lookup(token): whether the session was taken; undefined when the connection is gone. */
   resolveLookup(token: number, der: Buffer | null): boolean | undefined;
 }
@@ -162,7 +171,14 @@ export function statsOf(counters: Float64Array): ServerStats {
 
 /** The native server's calls into JS, registered once (native/tcp_server.h ServerCallbacks). */
 interface NativeServerCallbacks {
-  connection(handle: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport;
+  connection(
+    handle: NativeTcpConnection,
+    ra: string,
+    rp: number,
+    la: string,
+    lp: number,
+    keylog: Buffer[] | undefined,
+  ): TcpTransport;
   clientError(code: string, reason: string, ra: string, rp: number): void;
   close(): void;
   lookup(token: number, id: Buffer): void;
@@ -171,6 +187,7 @@ interface NativeServerCallbacks {
   end(this: TcpTransport): void;
   drain(this: TcpTransport): void;
   closed(this: TcpTransport, outcome: NativeOutcome): void;
+  keylog(this: TcpTransport, lines: Buffer[]): void;
 }
 
 // The per-connection callbacks, shared by every server: `this` is the connection's transport.
@@ -302,7 +319,11 @@ export class Server extends TypedEventEmitter<ServerEvents> {
     const limits = serverLimits(options);
     this.callbacks = {
       ...CONNECTION_CALLBACKS,
-      connection: (h, ra, rp, la, lp) => this.onConnection(h, ra, rp, la, lp),
+      connection: (h, ra, rp, la, lp, keylog) => this.onConnection(h, ra, rp, la, lp, keylog),
+      keylog: ((server: Server) =>
+        function (this: TcpTransport, lines: Buffer[]): void {
+          for (const line of lines) server.emit('keylog', line, this.conn);
+        })(this),
       clientError: (code, reason, ra, rp) => {
         const err = outcomeError(code, reason);
         err.message = `${reason} (client ${ra}:${rp})`;
@@ -326,6 +347,23 @@ export class Server extends TypedEventEmitter<ServerEvents> {
     this.counters = (options as { [COUNTERS]?: Float64Array })[COUNTERS] ?? new Float64Array(COUNTER_NAMES.length);
     this.native = new binding.TcpServer(this.context.native, limits, this.callbacks, this.counters);
     if (listener) this.on('secureConnection', listener);
+    // Key log lines cost a string per secret and a crossing: only while someone listens.
+    this.on('newListener', (name) => {
+      if (name === 'keylog') this.native.setKeylog(true);
+    });
+    this.on('removeListener', (name) => {
+      if (name === 'keylog' && this.listenerCount('keylog') === 0) this.native.setKeylog(false);
+    });
+  }
+
+  /** As node:tls `server.getTicketKeys()`: the context's current ticket key (48 bytes). */
+  getTicketKeys(): Buffer {
+    return this.context.getTicketKeys();
+  }
+
+  /** As node:tls `server.setTicketKeys()`, with rotation: see {@link SecureContext.setTicketKeys}. */
+  setTicketKeys(keys: Buffer): void {
+    this.context.setTicketKeys(keys);
   }
 
   /** True while the server accepts connections. */
@@ -503,10 +541,18 @@ export class Server extends TypedEventEmitter<ServerEvents> {
     return statsOf(this.counters);
   }
 
-  private onConnection(h: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport {
+  private onConnection(
+    h: NativeTcpConnection,
+    ra: string,
+    rp: number,
+    la: string,
+    lp: number,
+    keylog: Buffer[] | undefined,
+  ): TcpTransport {
     const conn = new TLSConnection();
     const transport = new TcpTransport(h, conn, ra, rp, la, lp);
     conn.attach(transport);
+    if (keylog) for (const line of keylog) this.emit('keylog', line, conn);
     conn._onSecure(() => transport.info());
     this.emit('secureConnection', conn as SecureTLSConnection);
     return transport;

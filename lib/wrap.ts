@@ -1,5 +1,6 @@
 // The Duplex transport: runs the engine over any Node Duplex (a net.Socket from net.createServer, a
 // pipe, a test stream). One native call per incoming chunk; it returns every output at once.
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
@@ -115,8 +116,10 @@ class DuplexTransport implements Transport {
     this.apply(this.engine.feed(chunk));
   }
 
-  private apply([events, wire, plain]: EngineResult): void {
+  private apply([events, wire, plain, , , keylog]: EngineResult): void {
     if (wire && this.socket.writable) this.socket.write(wire);
+    // Key log lines (only while someone listens), before 'secure' as in node:tls.
+    if (keylog) for (const line of keylog) this.conn.emit('keylog', line);
     if (events & EngineEvent.StoreWork) {
       const [writes, deletes] = this.engine.takeStoreWork();
       applyStoreWork(this.context.tier, writes, deletes);
@@ -141,8 +144,8 @@ class DuplexTransport implements Transport {
     void answer.then((der) => {
       if (this.conn.closeInfo !== null) return; // gone meanwhile
       const result = this.engine.resolveLookup(der);
-      if (der && tier) tier.taken(result[4]);
-      this.apply(result.slice(0, 4) as EngineResult);
+      if (der && tier) tier.taken(result[4] === true);
+      this.apply(result);
     });
   }
 
@@ -168,6 +171,7 @@ class DuplexTransport implements Transport {
  * net.createServer((socket) => {
  *   const tls = wrap(socket, { context });
  *   tls.on('secure', (s) => console.log(s.reused ? 'resumed' : 'new', s.id));
+ *   tls.on('keylog', (line) => keylogFile.write(line)); // NSS key log lines, as node:tls's 'keylog'
  *   tls.pipe(tls); // echo
  * }).listen(8443);
  */
@@ -192,6 +196,14 @@ export function wrap(socket: Duplex, options: WrapOptions): TLSConnection {
     rethrowNative(err, 'wrap');
   }
   const conn = new TLSConnection();
+  // 'keylog' costs nothing until someone listens: only then does the engine collect the lines.
+  const events = conn as EventEmitter;
+  events.on('newListener', (name: string | symbol) => {
+    if (name === 'keylog') engine.setKeylog(true);
+  });
+  events.on('removeListener', (name: string | symbol) => {
+    if (name === 'keylog' && conn.listenerCount('keylog') === 0) engine.setKeylog(false);
+  });
   const transport = new DuplexTransport(conn, socket, engine, context);
   if (noDelay) transport.setNoDelay(true);
   conn.attach(transport);

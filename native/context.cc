@@ -1,7 +1,9 @@
 #include "context.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -68,6 +70,11 @@ ContextCore::ContextCore() {
   SSL_CTX_sess_set_new_cb(c, OnNewSession);
   SSL_CTX_sess_set_remove_cb(c, OnRemoveSession);  // the index is on (tickets are off)
   SSL_CTX_set_alpn_select_cb(c, OnAlpnSelect, this);
+  // Random ticket keys until the user gives some (as node:tls); used only once tickets are on.
+  TicketKey key{};
+  if (RAND_bytes(key.bytes, sizeof key.bytes) != 1) Fail("ERR_OSC_OPENSSL", "RAND_bytes failed");
+  ticket_keys_.push_back(key);
+  OPENSSL_cleanse(&key, sizeof key);
 }
 
 ContextCore::~ContextCore() {
@@ -78,6 +85,7 @@ ContextCore::~ContextCore() {
   }
   SSL_CTX_sess_set_remove_cb(ctx_.get(), nullptr);
   SSL_CTX_set_app_data(ctx_.get(), nullptr);
+  OPENSSL_cleanse(ticket_keys_.data(), ticket_keys_.size() * sizeof(TicketKey));
 }
 
 void ContextCore::UseCertificateChain(const std::string& pem) {
@@ -97,13 +105,114 @@ void ContextCore::UseCertificateChain(const std::string& pem) {
   ERR_clear_error();
 }
 
-void ContextCore::UsePrivateKey(const std::string& pem, const std::string& passphrase) {
+void ContextCore::UsePrivateKey(const std::string& pem, const std::string& passphrase, bool check) {
   ErrorQueueGuard guard;
   BioPtr bio = MemBio(pem);
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback, const_cast<std::string*>(&passphrase)));
   if (!key) Fail("ERR_OSC_BAD_KEY", "no private key found in PEM");
-  if (SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "bad private key");
-  if (SSL_CTX_check_private_key(ctx_.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
+  // OpenSSL puts the key in the slot of its type and checks it against that slot's certificate.
+  if (SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
+  if (check && SSL_CTX_check_private_key(ctx_.get()) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
+}
+
+void ContextCore::CheckKeyPairs(size_t certificates) {
+  ErrorQueueGuard guard;
+  SSL_CTX* c = ctx_.get();
+  X509* current = SSL_CTX_get0_certificate(c);
+  // The iteration visits only the slots that hold a certificate and its key.
+  size_t paired = 0;
+  for (long r = SSL_CTX_set_current_cert(c, SSL_CERT_SET_FIRST); r == 1;
+       r = SSL_CTX_set_current_cert(c, SSL_CERT_SET_NEXT)) {
+    if (SSL_CTX_check_private_key(c) != 1) Fail("ERR_OSC_KEY_MISMATCH", "key values mismatch");
+    ++paired;
+  }
+  if (current != nullptr) SSL_CTX_select_current_cert(c, current);
+  if (paired != certificates) {
+    throw TlsError("ERR_OSC_KEY_MISMATCH", "a certificate has no private key of its type");
+  }
+  ERR_clear_error();
+}
+
+void ContextCore::SetTicketKeys(const std::string& keys) {
+  if (keys.size() != kTicketKeyLength) throw TlsError("ERR_OSC_BAD_OPTION", "ticket keys are 48 bytes");
+  std::lock_guard<std::mutex> lock(ticket_mutex_);
+  TicketKey& current = ticket_keys_.front();
+  if (std::memcmp(current.bytes, keys.data(), kTicketKeyLength) == 0) return;  // no change: no rotation
+  TicketKey next{};
+  std::memcpy(next.bytes, keys.data(), kTicketKeyLength);
+  current.replaced = time(nullptr);
+  ticket_keys_.insert(ticket_keys_.begin(), next);
+  // A key with the same name as the new one can no longer be told apart: it goes.
+  for (size_t i = 1; i < ticket_keys_.size();) {
+    if (std::memcmp(ticket_keys_[i].bytes, next.bytes, 16) == 0 || i > kPreviousTicketKeys) {
+      OPENSSL_cleanse(&ticket_keys_[i], sizeof(TicketKey));
+      ticket_keys_.erase(ticket_keys_.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+  OPENSSL_cleanse(&next, sizeof next);
+}
+
+std::string ContextCore::GetTicketKeys() {
+  std::lock_guard<std::mutex> lock(ticket_mutex_);
+  return std::string(reinterpret_cast<const char*>(ticket_keys_.front().bytes), kTicketKeyLength);
+}
+
+// SSL_CTX_set_tlsext_ticket_key_evp_cb: node's TicketCompatibilityCallback with rotation. Encrypting:
+// the current key, a random IV. Decrypting: the key whose name the ticket carries; 0 (ticket ignored,
+// full handshake) for an unknown or expired name; 2 (resume and issue a new ticket) for a previous key.
+int ContextCore::OnTicketKey(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ectx, EVP_MAC_CTX* hctx,
+                             int enc) {
+  ContextCore* self = From(SSL_get_SSL_CTX(ssl));
+  if (self == nullptr) return -1;
+  TicketKey key{};
+  int result = 1;
+  {
+    std::lock_guard<std::mutex> lock(self->ticket_mutex_);
+    const std::vector<TicketKey>& keys = self->ticket_keys_;
+    if (enc) {
+      key = keys.front();
+    } else {
+      time_t now = time(nullptr);
+      long lifetime = SSL_CTX_get_timeout(self->ctx_.get());
+      size_t i = 0;
+      for (; i < keys.size(); ++i) {
+        if (std::memcmp(keys[i].bytes, name, 16) != 0) continue;
+        if (i == 0 || keys[i].replaced + lifetime > now) break;
+      }
+      if (i == keys.size()) return 0;
+      key = keys[i];
+      result = i == 0 ? 1 : 2;
+    }
+  }
+  const unsigned char* hmac_key = key.bytes + 16;
+  const unsigned char* aes_key = key.bytes + 32;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(hmac_key), 16),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+      OSSL_PARAM_construct_end(),
+  };
+  bool ok = true;
+  if (enc) {
+    std::memcpy(name, key.bytes, 16);
+    ok = RAND_bytes(iv, 16) == 1 && EVP_EncryptInit_ex(ectx, EVP_aes_128_cbc(), nullptr, aes_key, iv) == 1;
+  } else {
+    ok = EVP_DecryptInit_ex(ectx, EVP_aes_128_cbc(), nullptr, aes_key, iv) == 1;
+  }
+  ok = ok && EVP_MAC_CTX_set_params(hctx, params) == 1;
+  OPENSSL_cleanse(&key, sizeof key);
+  return ok ? result : -1;
+}
+
+void ContextCore::KeylogRef(int delta) {
+  std::lock_guard<std::mutex> lock(keylog_mutex_);
+  keylog_refs_ += delta;
+  SSL_CTX_set_keylog_callback(ctx_.get(), keylog_refs_ > 0 ? OnKeylog : nullptr);
+}
+
+void ContextCore::OnKeylog(const SSL* ssl, const char* line) {
+  if (auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl))) observer->OnKeylog(line);
 }
 
 void ContextCore::AddTrustedCertificates(const std::string& pem) {
@@ -177,6 +286,8 @@ void ContextCore::SetTickets(bool enabled) {
   } else {
     SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
   }
+  // Our keys (node's ticket format) while tickets are on; nothing on the path of the stateful cache.
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_.get(), enabled ? OnTicketKey : nullptr);
   UpdateIndexing();
 }
 
@@ -209,7 +320,21 @@ std::string ContextCore::DeriveSessionIdContext(const std::string& service_name)
   };
   feed("openssl-session-cache/sid-ctx/1", 31);
   feed(service_name.data(), service_name.size());
-  if (X509* cert = SSL_CTX_get0_certificate(ctx_.get())) feed_der(i2d_X509, cert);
+  // Every certificate (one per key type); the one in force is put back afterwards.
+  SSL_CTX* c = ctx_.get();
+  X509* current = SSL_CTX_get0_certificate(c);
+  size_t fed = 0;
+  for (long r = SSL_CTX_set_current_cert(c, SSL_CERT_SET_FIRST); r == 1;
+       r = SSL_CTX_set_current_cert(c, SSL_CERT_SET_NEXT)) {
+    if (X509* cert = SSL_CTX_get0_certificate(c)) {
+      feed_der(i2d_X509, cert);
+      ++fed;
+    }
+  }
+  if (current != nullptr) {
+    SSL_CTX_select_current_cert(c, current);
+    if (fed == 0) feed_der(i2d_X509, current);
+  }
   int mode = SSL_CTX_get_verify_mode(ctx_.get());
   feed(&mode, sizeof mode);
   if (STACK_OF(X509_NAME)* names = SSL_CTX_get_client_CA_list(ctx_.get())) {

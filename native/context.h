@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -47,6 +48,8 @@ class SessionObserver {
   // With a second tier on: the ClientHello offers session `id`, which the internal cache does not hold.
   // True suspends the handshake until the owner has asked the store (SSL_CLIENT_HELLO_RETRY).
   virtual bool OnCacheMiss(const std::string& id) = 0;
+  // A line of the NSS key log (no newline), while the context's keylog callback is on (KeylogRef).
+  virtual void OnKeylog(const char* line) = 0;
 
  protected:
   ~SessionObserver() = default;
@@ -63,7 +66,11 @@ class ContextCore {
 
   // Configuration; each throws TlsError with OpenSSL's reason.
   void UseCertificateChain(const std::string& pem);
-  void UsePrivateKey(const std::string& pem, const std::string& passphrase);
+  // `check`: the key must match the certificate set last (one certificate). With several certificates
+  // (one per key type, as node:tls takes arrays), each key goes to the certificate of its type, and
+  // CheckKeyPairs() then checks that every certificate got its key.
+  void UsePrivateKey(const std::string& pem, const std::string& passphrase, bool check = true);
+  void CheckKeyPairs(size_t certificates);
   void AddTrustedCertificates(const std::string& pem);
   void SetVerify(bool request_cert, bool reject_unauthorized);
   void SetProtocolRange(int min_version, int max_version);
@@ -112,6 +119,19 @@ class ContextCore {
   void RemoveEventSink(SinkId id);
   std::vector<SessionEvent> TakeEvents(SinkId id);
 
+  // Session ticket keys (tickets on): node's 48-byte layout, 16 bytes key name, 16 HMAC-SHA256 key,
+  // 16 AES-128-CBC key, so that tickets are those of a node:tls server with the same keys. The
+  // current key encrypts; keys it replaced still decrypt (and renew the ticket) for one session
+  // lifetime after they were replaced, at most kPreviousTicketKeys of them.
+  static constexpr size_t kTicketKeyLength = 48;
+  static constexpr size_t kPreviousTicketKeys = 2;
+  void SetTicketKeys(const std::string& keys);  // kTicketKeyLength bytes
+  std::string GetTicketKeys();
+
+  // The NSS key log: the SSL_CTX's keylog callback is set while the count is above zero (each engine
+  // that collects lines holds one), and costs nothing otherwise.
+  void KeylogRef(int delta);
+
   static ContextCore* From(SSL_CTX* ctx);
 
  private:
@@ -124,6 +144,9 @@ class ContextCore {
   static void OnRemoveSession(SSL_CTX* ctx, SSL_SESSION* sess);
   static int OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                           unsigned int inlen, void* arg);
+  static int OnTicketKey(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ectx, EVP_MAC_CTX* hctx,
+                         int enc);
+  static void OnKeylog(const SSL* ssl, const char* line);
   void Queue(SessionEventType type, SSL_SESSION* sess);
   void QueueId(SessionEventType type, std::string id);
 
@@ -145,6 +168,14 @@ class ContextCore {
   std::unordered_map<std::string, SSL_SESSION*> index_;
   SinkId next_sink_ = 1;
   std::string sid_ctx_;
+  struct TicketKey {
+    unsigned char bytes[kTicketKeyLength];  // name, HMAC key, AES key
+    time_t replaced;                        // when a newer key took over (previous keys only)
+  };
+  std::mutex ticket_mutex_;
+  std::vector<TicketKey> ticket_keys_;  // [0] encrypts; the rest are previous keys, newest first
+  std::mutex keylog_mutex_;
+  int keylog_refs_ = 0;
 };
 
 }  // namespace osc

@@ -22,6 +22,8 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
                                       InstanceMethod<&SecureContextWrap::SetStoreEnabled>("setStoreEnabled"),
                                       InstanceMethod<&SecureContextWrap::ExportSessions>("exportSessions"),
                                       InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
+                                      InstanceMethod<&SecureContextWrap::GetTicketKeys>("getTicketKeys"),
+                                      InstanceMethod<&SecureContextWrap::SetTicketKeys>("setTicketKeys"),
                                       StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
                                   });
   DataOf(env).secure_context = Napi::Persistent(fn);
@@ -68,8 +70,18 @@ void SecureContextWrap::Configure(Napi::Env, const Napi::Object& o) {
   auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().Int64Value(); };
   auto flag = [&](const char* k) { return o.Get(k).ToBoolean().Value(); };
   ContextCore& c = *core_;
-  if (has("cert")) c.UseCertificateChain(BytesOf(o.Get("cert")));
-  if (has("key")) c.UsePrivateKey(BytesOf(o.Get("key")), has("passphrase") ? BytesOf(o.Get("passphrase")) : "");
+  // certs: [pem...], keys: [[pem, passphrase]...]. As node:tls: every certificate, then every key, which
+  // OpenSSL files with the certificate of its type (one per type: RSA, ECDSA, Ed25519, ...).
+  Napi::Array certs = o.Get("certs").As<Napi::Array>();
+  Napi::Array keys = o.Get("keys").As<Napi::Array>();
+  for (uint32_t i = 0; i < certs.Length(); ++i) c.UseCertificateChain(BytesOf(certs.Get(i)));
+  bool single = certs.Length() == 1 && keys.Length() == 1;
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    Napi::Array pair = keys.Get(i).As<Napi::Array>();
+    c.UsePrivateKey(BytesOf(pair.Get(0u)), pair.Get(1u).IsString() ? BytesOf(pair.Get(1u)) : "", single);
+  }
+  if (!single) c.CheckKeyPairs(certs.Length());
+  if (o.Has("ticketKeys") && o.Get("ticketKeys").IsBuffer()) c.SetTicketKeys(BytesOf(o.Get("ticketKeys")));
   if (has("ca")) c.AddTrustedCertificates(BytesOf(o.Get("ca")));
   c.SetVerify(flag("requestCert"), flag("rejectUnauthorized"));
   c.SetProtocolRange(static_cast<int>(num("minVersion")), static_cast<int>(num("maxVersion")));
@@ -148,6 +160,20 @@ Napi::Value SecureContextWrap::ImportSession(const Napi::CallbackInfo& info) {
   SessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.Length())));
   bool ok = sess && p == der.Data() + der.Length() && core_->ImportSession(sess.get());
   return Napi::Boolean::New(env, ok);
+}
+
+Napi::Value SecureContextWrap::GetTicketKeys(const Napi::CallbackInfo& info) {
+  return CopyBuffer(info.Env(), core_->GetTicketKeys());
+}
+
+// setTicketKeys(Buffer of 48): validated by lib/context.ts.
+Napi::Value SecureContextWrap::SetTicketKeys(const Napi::CallbackInfo& info) {
+  try {
+    core_->SetTicketKeys(BytesOf(info[0]));
+  } catch (const TlsError& e) {
+    throw ToJsError(info.Env(), e);
+  }
+  return info.Env().Undefined();
 }
 
 // share() -> id: another thread of this process finds the same context with fromShared(id).

@@ -31,6 +31,8 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   Napi::Value SetStoreEnabled(const Napi::CallbackInfo& info);
   Napi::Value ExportSessions(const Napi::CallbackInfo& info);
   Napi::Value ImportSession(const Napi::CallbackInfo& info);
+  Napi::Value GetTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value SetTicketKeys(const Napi::CallbackInfo& info);
   static Napi::Value FromShared(const Napi::CallbackInfo& info);
   void StopEvents();
 

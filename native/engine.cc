@@ -119,6 +119,21 @@ bool Engine::OnCacheMiss(const std::string& id) {
   return true;
 }
 
+void Engine::OnKeylog(const char* line) {
+  if (!keylog_) return;
+  try {
+    keylog_lines_.emplace_back(line).push_back('\n');
+  } catch (const std::bad_alloc&) {
+    // A lost line of a debugging aid must not fail the handshake.
+  }
+}
+
+void Engine::SetKeylog(bool on) {
+  if (on == keylog_ || (on && !ssl_)) return;
+  keylog_ = on;
+  context_->KeylogRef(on ? 1 : -1);
+}
+
 unsigned Engine::ResolveLookup(const unsigned char* der, size_t len, bool* accepted) {
   *accepted = false;
   if (!lookup_pending_) return 0;
@@ -312,6 +327,7 @@ const Outcome& Engine::Finish(TransportEnd how, const char* sys_code) {
     if (SSL_SESSION* current = SSL_get_session(ssl)) store_deletes_.push_back(IdOf(current));
   }
   added_sessions_.clear();
+  SetKeylog(false);
   ssl_.reset();
   rbio_ = nullptr;
   return outcome_;

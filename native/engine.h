@@ -131,6 +131,13 @@ class Engine final : public SessionObserver {
   // every one (TLS 1.3 adds one per ticket).
   void OnSessionCached(SSL_SESSION* sess) override;
   bool OnCacheMiss(const std::string& id) override;
+  void OnKeylog(const char* line) override;
+
+  // Collects this connection's NSS key log lines (each with its newline) while on; holds the context's
+  // keylog callback on meanwhile. Off again at Finish().
+  void SetKeylog(bool on);
+  bool has_keylog() const { return !keylog_lines_.empty(); }
+  std::vector<std::string> TakeKeylog() { return std::move(keylog_lines_); }
 
  private:
   void Decide(TransportEnd how, const char* sys_code);
@@ -154,6 +161,8 @@ class Engine final : public SessionObserver {
   bool lookup_done_ = false;  // asked once: a second ClientHello callback goes on
   std::vector<StoreWrite> store_writes_;
   std::vector<std::string> store_deletes_;
+  std::vector<std::string> keylog_lines_;
+  bool keylog_ = false;
   bool handshake_done_ = false;
   bool peer_closed_ = false;
   bool peer_closed_first_ = false;  // the peer's close_notify was not an answer to ours

@@ -101,6 +101,12 @@ Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine) {
   return out;
 }
 
+Napi::Array KeylogToJs(Napi::Env env, const std::vector<std::string>& lines) {
+  Napi::Array out = Napi::Array::New(env, lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) out.Set(static_cast<uint32_t>(i), CopyBuffer(env, lines[i]));
+  return out;
+}
+
 Napi::Function EngineWrap::Init(Napi::Env env) {
   return DefineClass(env, "Engine",
                      {
@@ -115,6 +121,7 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::ResolveLookup>("resolveLookup"),
                          InstanceMethod<&EngineWrap::TakeStoreWork>("takeStoreWork"),
                          InstanceMethod<&EngineWrap::Live>("live"),
+                         InstanceMethod<&EngineWrap::SetKeylog>("setKeylog"),
                      });
 }
 
@@ -145,6 +152,7 @@ Napi::Value EngineWrap::Result(Napi::Env env, unsigned events) {
     plain.Reset();
   }
   if (events & kFatal) out.Set(3u, Napi::String::New(env, engine_->error()));
+  if (engine_->has_keylog()) out.Set(5u, KeylogToJs(env, engine_->TakeKeylog()));
   return out;
 }
 
@@ -221,6 +229,12 @@ Napi::Value EngineWrap::ResolveLookup(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::TakeStoreWork(const Napi::CallbackInfo& info) { return StoreWorkToJs(info.Env(), *engine_); }
 
 Napi::Value EngineWrap::Live(const Napi::CallbackInfo& info) { return LiveFact(info, engine_.get()); }
+
+// setKeylog(on): collect the key log lines, returned in [5] of the results.
+Napi::Value EngineWrap::SetKeylog(const Napi::CallbackInfo& info) {
+  engine_->SetKeylog(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
 
 // live(what, ...): 'session' | 'certificate' -> Buffer | undefined; 'keying', length, label, context? -> Buffer (throws
 // when unavailable); 'finished' | 'peerFinished' -> Buffer | undefined; 'sigalgs' -> string[].

@@ -5,6 +5,8 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine.h"
 
@@ -21,6 +23,9 @@ Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine);
 
 // [[id, der, ttlSeconds]...] and [id...] for JS (lib/binding.ts NativeStoreWork): the engine's store work.
 Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine);
+
+// The key log lines as Buffers (lib/binding.ts EngineResult[5]).
+Napi::Array KeylogToJs(Napi::Env env, const std::vector<std::string>& lines);
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
@@ -39,7 +44,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   Napi::Value TakeStoreWork(const Napi::CallbackInfo& info);
   Napi::Value Live(const Napi::CallbackInfo& info);
-  // [events, ciphertext | undefined, plaintext | undefined, error | undefined]
+  Napi::Value SetKeylog(const Napi::CallbackInfo& info);
+  // [events, ciphertext | undefined, plaintext | undefined, error | undefined, (resolveLookup's flag),
+  //  key log lines | undefined]
   Napi::Value Result(Napi::Env env, unsigned events);
 
   std::unique_ptr<Engine> engine_;

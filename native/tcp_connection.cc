@@ -20,8 +20,9 @@ struct TcpConnection::WriteReq {
   Bytes data;
 };
 
-TcpConnection::TcpConnection(TcpServer* server)
-    : server_(server), engine_(server->context(), server->limits().policy) {}
+TcpConnection::TcpConnection(TcpServer* server) : server_(server), engine_(server->context(), server->limits().policy) {
+  if (server->keylog()) engine_.SetKeylog(true);
+}
 
 namespace {
 
@@ -155,6 +156,12 @@ void TcpConnection::Handle(unsigned events) {
     if (!CallJs(server_->callbacks().read, {chunk})) ReadStop();
   }
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
+  // Lines of the handshake went with `connection`; later ones (rare: a key update) come here.
+  if (engine_.has_keylog() && !Gone() && receiver_) {
+    Napi::Env env = server_->env();
+    Napi::HandleScope scope(env);
+    CallJs(server_->callbacks().keylog, {KeylogToJs(env, engine_.TakeKeylog())});
+  }
 }
 
 void TcpConnection::Secure() {
@@ -166,9 +173,10 @@ void TcpConnection::Secure() {
   wrap_ = TcpConnectionWrap::Unwrap(handle);
   wrap_->Bind(this, engine_.session());
   napi_value receiver = nullptr;
+  Napi::Value keylog = engine_.has_keylog() ? Napi::Value(KeylogToJs(env, engine_.TakeKeylog())) : env.Undefined();
   server_->Call(env.Global(), server_->callbacks().connection.Value(),
                 {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_)},
+                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), keylog},
                 &receiver);
   if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
   if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {

@@ -32,6 +32,7 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::Adopt>("adopt"),
                          InstanceMethod<&TcpServer::ResolveLookup>("resolveLookup"),
                          InstanceMethod<&TcpServer::SetRef>("setRef"),
+                         InstanceMethod<&TcpServer::SetKeylog>("setKeylog"),
                      });
 }
 
@@ -85,6 +86,7 @@ TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_bu
   callbacks_.end = Callback(cb, "end");
   callbacks_.drain = Callback(cb, "drain");
   callbacks_.closed = Callback(cb, "closed");
+  callbacks_.keylog = Callback(cb, "keylog");
   if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
       info[3].As<Napi::TypedArray>().ElementLength() != 9) {
     throw Napi::TypeError::New(env, "TcpServer: counters must be a Float64Array of 9");
@@ -102,7 +104,7 @@ TcpServer::~TcpServer() {
 void TcpServer::RefCallbacks(bool strong) {
   for (Napi::FunctionReference* r :
        {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close, &callbacks_.lookup, &callbacks_.store_work,
-        &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed}) {
+        &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed, &callbacks_.keylog}) {
     strong ? r->Ref() : r->Unref();
   }
 }
@@ -162,6 +164,12 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
 
 // setRef(on): as net.Server ref()/unref(): whether the listener keeps the event loop alive (now and for
 // later listens). Connections keep it alive on their own, as net.Socket does.
+// setKeylog(on): connections accepted from now on collect their key log lines (server 'keylog' listeners).
+Napi::Value TcpServer::SetKeylog(const Napi::CallbackInfo& info) {
+  keylog_ = info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
 Napi::Value TcpServer::SetRef(const Napi::CallbackInfo& info) {
   unref_ = !info[0].ToBoolean().Value();
   if (listener_ != nullptr) {

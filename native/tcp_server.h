@@ -29,7 +29,8 @@ struct ServerLimits {
 // The JS functions native calls, given once at construction (as udx-native does), so that a missing or
 // renamed one fails there and then, not silently at the first connection.
 struct ServerCallbacks {
-  Napi::FunctionReference connection;    // (handle, remoteAddress, remotePort, localAddress, localPort) -> receiver
+  // (handle, remoteAddress, remotePort, localAddress, localPort, keylogLines | undefined) -> receiver
+  Napi::FunctionReference connection;
   Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone
   Napi::FunctionReference lookup;        // (token, sessionId): ask the store; answer with resolveLookup(token, der)
@@ -39,6 +40,7 @@ struct ServerCallbacks {
   Napi::FunctionReference end;     // (): close_notify received
   Napi::FunctionReference drain;   // (): queued ciphertext fell below the high-water mark
   Napi::FunctionReference closed;  // (outcome): the socket is closed
+  Napi::FunctionReference keylog;  // (lines): key log lines after the handshake (those before go with `connection`)
 };
 
 // The server's counters, laid out as the Float64Array that JS reads them from without a call
@@ -85,6 +87,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   const ServerLimits& limits() const { return limits_; }
   const ServerCallbacks& callbacks() const { return callbacks_; }
   const std::shared_ptr<ContextCore>& context() const { return context_; }
+  bool keylog() const { return keylog_; }  // new connections collect key log lines
   uv_buf_t read_buffer() { return uv_buf_init(read_buf_.get(), kReadBufferSize); }
   // A handshake failed or timed out (the client_error callback; no JS while exiting).
   void ReportClientError(const Outcome& outcome, const std::string& address, int port);
@@ -110,6 +113,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value Adopt(const Napi::CallbackInfo& info);
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);
+  Napi::Value SetKeylog(const Napi::CallbackInfo& info);
   void StartServing(Napi::Env env);
   void CloseListener();
   void CloseAll();
@@ -123,6 +127,7 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   int closing_listeners_ = 0;     // closed, until libuv's close callback
   bool unref_ = false;            // server.unref(): the listener does not keep the loop alive
   bool exiting_ = false;
+  bool keylog_ = false;  // someone listens for 'keylog'
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
   ServerCounters* counters_ = nullptr;  // in counters_ref_'s memory

@@ -179,6 +179,38 @@ describe('the native classes refuse bad arguments with a JS error, never an abor
   });
 });
 
+describe('keylog and ticket keys in every state', () => {
+  test('keylog listeners and setTicketKeys before listen, while listening, after close', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const s = await fx.start({ tickets: true }, echo);
+    const lines: Buffer[] = [];
+    const listener = (line: Buffer) => lines.push(line);
+    s.server.on('keylog', listener).off('keylog', listener).on('keylog', listener);
+    const keys = randomBytes(48);
+    s.server.setTicketKeys(keys);
+    const c = await connectTls({ port: s.port });
+    await until(() => lines.length > 0, 5000, 'key log lines');
+    c.destroy();
+    expect(await closeResult(s.server)).toBeUndefined();
+    s.server.off('keylog', listener);
+    s.server.on('keylog', listener);
+    s.server.setTicketKeys(randomBytes(48));
+    expect(s.server.getTicketKeys()).toHaveLength(48);
+    expect(s.server.getTicketKeys().equals(keys)).toBe(false);
+    // wrap(): a listener added and removed before any byte, and after the connection is gone.
+    const a = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+    const conn = wrap(a, { cert: CERT.cert, key: CERT.key });
+    conn.on('keylog', listener).off('keylog', listener);
+    conn.destroy();
+    conn.on('keylog', listener).off('keylog', listener);
+  });
+});
+
 describe('Server ref(), unref(), getConnections()', () => {
   const script = (calls: string) =>
     `const osc = require(${JSON.stringify(require.resolve('../dist/index.js'))});

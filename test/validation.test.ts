@@ -46,7 +46,7 @@ describe('SecureContext options', () => {
     ).not.toThrow();
   });
 
-  test.each(['SNICallback', 'ticketKeys', 'pfx', 'secureOptions', 'secureProtocol', 'dhparam', 'ecdhCurve'])(
+  test.each(['SNICallback', 'sigalgs', 'pfx', 'secureOptions', 'secureProtocol', 'dhparam', 'ecdhCurve'])(
     "node:tls's %s is refused by name",
     (option) => {
       expect(() => new SecureContext({ cert, key, [option]: 1 } as never)).toThrow(
