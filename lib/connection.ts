@@ -474,6 +474,15 @@ export interface TLSConnection {
   on(event: 'close', listener: (info: CloseInfo) => void): this;
   on(event: 'data', listener: (chunk: Buffer) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
+  /** wrap() only: a client asked for OCSP stapling (see the server's `OCSPRequest`). */
+  on(
+    event: 'OCSPRequest',
+    listener: (
+      certificate: Buffer,
+      issuer: Buffer | null,
+      callback: (err: Error | null, response?: Buffer | null) => void,
+    ) => void,
+  ): this;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'secure', listener: (session: SessionDetails) => void): this;

@@ -31,6 +31,9 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   Napi::Value SetStoreEnabled(const Napi::CallbackInfo& info);
   Napi::Value ExportSessions(const Napi::CallbackInfo& info);
   Napi::Value ImportSession(const Napi::CallbackInfo& info);
+  Napi::Value AddContext(const Napi::CallbackInfo& info);
+  Napi::Value SetOcspResponse(const Napi::CallbackInfo& info);
+  Napi::Value GetOcspResponse(const Napi::CallbackInfo& info);
   static Napi::Value FromShared(const Napi::CallbackInfo& info);
   void StopEvents();
 
