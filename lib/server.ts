@@ -52,7 +52,7 @@ export function askSNI(
   sni: SNICallback,
   self: unknown,
   servername: string,
-  answer: (context: NativeSecureContext | null, error?: string) => void,
+  answer: (context: SecureContext | null, error?: string) => void,
 ): void {
   let done = false;
   const reply = (err: unknown, context?: unknown): void => {
@@ -61,7 +61,7 @@ export function askSNI(
     if (err) return answer(null, err instanceof Error ? err.message : String(err));
     if (context === undefined || context === null) return answer(null);
     if (!(context instanceof SecureContext)) return answer(null, 'SNICallback: the context must be a SecureContext');
-    answer(context.native);
+    answer(context);
   };
   try {
     sni.call(self, servername, reply);
@@ -402,7 +402,7 @@ export class Server extends EventEmitter<ServerEvents> {
       storeWork: (writes, deletes) => applyStoreWork(this.context.tier, writes, deletes),
       servername: (token, name) => {
         if (!this.sni) return this.native.resolveServername(token, null);
-        askSNI(this.sni, this, name, (ctx, error) => this.native.resolveServername(token, ctx, error));
+        askSNI(this.sni, this, name, (ctx, error) => this.native.resolveServername(token, ctx?.native ?? null, error));
       },
       ocsp: (token, cert, issuer) =>
         askOCSP(this, cert, issuer, (response, error) => this.native.resolveOcsp(token, response, error)),

@@ -165,9 +165,9 @@ class DuplexTransport implements Transport {
 
   // The handshake waits for the SNICallback's context.
   private servername(): void {
-    const answer = (ctx: Parameters<NativeEngine['resolveServername']>[0], error?: string): void => {
+    const answer = (ctx: SecureContext | null, error?: string): void => {
       if (this.conn.closeInfo !== null) return;
-      this.apply(this.engine.resolveServername(ctx, error));
+      this.apply(this.engine.resolveServername(ctx?.native ?? null, error));
     };
     if (!this.sni) return answer(null);
     askSNI(this.sni, this.conn, this.engine.servername(), answer);

@@ -9,8 +9,18 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 
-import { SecureContext, generateCertificate, wrap } from '../lib';
-import { HOST, collectTlsClientErrors, echo, run, until, useServerFixture, within } from './server-helpers';
+import { SecureContext, createServer, generateCertificate, wrap } from '../lib';
+import {
+  HOST,
+  PLATFORM,
+  collectTlsClientErrors,
+  echo,
+  onlyWhere,
+  run,
+  until,
+  useServerFixture,
+  within,
+} from './server-helpers';
 
 const CA = generateCertificate({ commonName: 'OCSP test CA', isCA: true });
 const LEAF = generateCertificate({ commonName: 'ocsp.test', altNames: ['ocsp.test'], issuer: CA });
@@ -197,6 +207,36 @@ describe("node's OCSPRequest event", () => {
       expect(await sClientStatus(port)).toMatch(/Cert Status: revoked/);
     } finally {
       await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+});
+
+describe('threaded servers', () => {
+  const threadsTest = onlyWhere(test, PLATFORM.reusePort, 'no SO_REUSEPORT, which threads need to share a port');
+  threadsTest('the static response and the OCSPRequest listener (in the main thread) serve every thread', async () => {
+    const handler = path.join(__dirname, 'fixtures', 'echo-handler.js');
+    const server = createServer({ threads: 2, handler, cert: LEAF.cert + CA.cert, key: LEAF.key, ocspResponse: good });
+    try {
+      await within(new Promise<void>((r) => server.listen(0, HOST, r)), 20000, 'threads listening');
+      const port = server.address()!.port;
+      for (let i = 0; i < 4; i++) expect(await stapled(port)).toEqual(good);
+      let calls = 0;
+      server.on('OCSPRequest', (cert, issuer, cb) => {
+        calls++;
+        expect(issuer).toEqual(der(CA.cert));
+        setImmediate(() => cb(null, revoked));
+      });
+      // The threads hear of the listener by message: from then on, every handshake asks it.
+      const end = Date.now() + 5000;
+      while (!(await stapled(port))?.equals(revoked)) {
+        if (Date.now() > end) throw new Error('the threads never asked the OCSPRequest listener');
+      }
+      const before = calls;
+      for (let i = 0; i < 4; i++) expect(await stapled(port)).toEqual(revoked);
+      expect(calls).toBe(before + 4);
+      expect(server.threadStats().every((s) => s.handshakes > 0)).toBe(true);
+    } finally {
+      await within(new Promise<void>((r) => server.close(() => r())), 20000, 'threads closed');
     }
   });
 });

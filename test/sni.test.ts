@@ -4,11 +4,23 @@
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 import tls from 'node:tls';
 
-import { SecureContext, SessionStore, TLSConnection, createServer, generateCertificate, wrap } from '../lib';
+import {
+  SecureContext,
+  SessionStore,
+  TLSConnection,
+  ThreadedServer,
+  ThreadedServerOptions,
+  createServer,
+  generateCertificate,
+  wrap,
+} from '../lib';
 import {
   HOST,
+  PLATFORM,
+  onlyWhere,
   Started,
   collectTlsClientErrors,
   connectTls,
@@ -348,5 +360,62 @@ describe('resumption per name', () => {
     expect(st.hits).toBe(2);
     expect(st.rejected).toBe(2); // the b.test offers: found, but another name's session id context
     expect(cnOf(A.cert)).toBe('a.test');
+  });
+});
+
+describe('threaded servers: one context, names and callbacks shared by every thread', () => {
+  const handler = path.join(__dirname, 'fixtures', 'echo-handler.js');
+  const threadsTest = onlyWhere(test, PLATFORM.reusePort, 'no SO_REUSEPORT, which threads need to share a port');
+  let threaded: ThreadedServer | undefined;
+  afterEach(async () => {
+    const t = threaded;
+    threaded = undefined;
+    if (t?.listening) await within(new Promise<void>((r) => t.close(() => r())), 20000, 'threads closed');
+  });
+  async function startThreaded(options: Omit<ThreadedServerOptions, 'threads' | 'handler'>): Promise<number> {
+    threaded = createServer({ threads: 2, handler, ...options });
+    await within(new Promise<void>((r) => threaded!.listen(0, HOST, r)), 20000, 'threads listening');
+    return threaded.address()!.port;
+  }
+
+  threadsTest('static names resolve in every thread, and sessions resume per name', async () => {
+    const port = await startThreaded({ cert: DEFAULT.cert, key: DEFAULT.key, contexts: { '*.wild.test': WILD } });
+    threaded!.context.addContext('a.test', A); // after the threads started: they share the context
+    for (let i = 0; i < 6; i++) {
+      expect(await cnFor(port, 'a.test')).toBe('a.test');
+      expect(await cnFor(port, 'k.wild.test')).toBe('*.wild.test');
+      expect(await cnFor(port, 'none.test')).toBe('default.test');
+    }
+    expect(threaded!.threadStats().every((s) => s.handshakes > 0)).toBe(true);
+    const a = await sessionOf({ port, servername: 'a.test' });
+    let resumed = 0;
+    for (let i = 0; i < 6; i++)
+      if ((await sessionOf({ port, servername: 'a.test', session: a.session })).reused) resumed++;
+    expect(resumed).toBe(6); // whichever thread the client reached
+    expect((await sessionOf({ port, servername: 'k.wild.test', session: a.session })).reused).toBe(false);
+  });
+
+  threadsTest('SNICallback runs in the main thread for every thread; its errors fail that client alone', async () => {
+    const asked: string[] = [];
+    const ctxA = new SecureContext(A);
+    const port = await startThreaded({
+      cert: DEFAULT.cert,
+      key: DEFAULT.key,
+      SNICallback: (name, cb) => {
+        asked.push(name);
+        if (name === 'bad.test') return cb(new Error('unknown host'));
+        setImmediate(() => cb(null, name === 'a.test' ? ctxA : null));
+      },
+    });
+    const errors: string[] = [];
+    threaded!.on('tlsClientError', (err) => errors.push(err.reason));
+    for (let i = 0; i < 6; i++) {
+      expect(await cnFor(port, 'a.test')).toBe('a.test');
+      expect(await cnFor(port, 'x.test')).toBe('default.test');
+    }
+    await expect(connectTls({ port, servername: 'bad.test' })).rejects.toThrow();
+    await until(() => errors.length === 1, 5000, 'tlsClientError');
+    expect(errors[0]).toBe('unknown host');
+    expect(asked.filter((n) => n === 'a.test')).toHaveLength(6);
   });
 });
