@@ -107,7 +107,10 @@ async function main(): Promise<void> {
   context.tier = tier;
   const listener = listenerOf((await importModule(data.handler)) as Record<string, unknown>);
   const sni = data.ask & Ask.Servername ? sniProxy : undefined;
-  const server = new Server({ ...data.server, context, SNICallback: sni, [COUNTERS]: data.counters } as never, listener);
+  const server = new Server(
+    { ...data.server, context, SNICallback: sni, [COUNTERS]: data.counters } as never,
+    listener,
+  );
   const askOcsp = (on: boolean) => {
     server.off('OCSPRequest', ocspProxy);
     if (on) server.on('OCSPRequest', ocspProxy);
