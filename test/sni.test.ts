@@ -358,7 +358,9 @@ describe('resumption per name', () => {
     }
     const st = two.server.context.stats().store!;
     expect(st.hits).toBe(2);
-    expect(st.rejected).toBe(2); // the b.test offers: found, but another name's session id context
+    // The b.test offers, found but of another name's session id context: rejected. (Node 22/24's OpenSSL 3.5
+    // client does not offer a session under another server name at all; Node 20's 3.0 client does.)
+    expect(st.rejected).toBe(process.versions.openssl.startsWith('3.0') ? 2 : 0);
     expect(cnOf(A.cert)).toBe('a.test');
   });
 });
