@@ -52,6 +52,11 @@ export interface NativeSecureContext {
   importSession(der: Buffer): boolean;
   getTicketKeys(): Buffer;
   setTicketKeys(keys: Buffer): void;
+  /** SNI: the context for host names matching `pattern` (the last added match wins). */
+  addContext(pattern: string, context: NativeSecureContext): void;
+  /** The DER OCSP response stapled when a client asks (null: none). */
+  setOcspResponse(der: Buffer | null): void;
+  getOcspResponse(): Buffer | null;
 }
 
 /** One engine (native/engine_binding.cc), driven by the Duplex transport of wrap(). */
@@ -68,6 +73,16 @@ export interface NativeEngine {
   lookupId(): Buffer;
   /** The store's answer (DER, or null): the result of going on, with [4] = whether the session was taken. */
   resolveLookup(der: Buffer | null): EngineResult;
+  /** The ClientHello's host name (after a Servername event). */
+  servername(): string;
+  /** SNICallback's answer: the context to use (null: the listening one), or an error's reason. */
+  resolveServername(context: NativeSecureContext | null, error?: string): EngineResult;
+  /** The certificate and its issuer (DER) an OCSP response is asked for (after an Ocsp event). */
+  ocspRequest(): [Buffer, Buffer | null];
+  /** OCSPRequest's answer: the DER response (null: none), or an error's reason. */
+  resolveOcsp(response: Buffer | null, error?: string): EngineResult;
+  /** What to ask JS from now on ({@link Ask} bits). */
+  setAsk(bits: number): void;
   takeStoreWork(): NativeStoreWork;
   live: NativeLive;
   /** Collect this connection's NSS key log lines (returned in EngineResult[5]). */
@@ -90,7 +105,7 @@ export interface Binding {
     /** The context shared under `id`, or null once every holder released it. */
     fromShared(id: string): NativeSecureContext | null;
   };
-  Engine: new (context: NativeSecureContext, policy: number) => NativeEngine;
+  Engine: new (context: NativeSecureContext, policy: number, ask?: number) => NativeEngine;
   generateCertificate(options: object): { cert: string; key: string };
   opensslVersion: string;
   opensslVersionNumber: number;
@@ -119,7 +134,12 @@ export const EngineEvent = {
   Ciphertext: 16,
   Lookup: 32,
   StoreWork: 64,
+  Servername: 128,
+  Ocsp: 256,
 } as const;
+
+/** What a transport asks JavaScript during a handshake (native/engine.h EngineAsk). */
+export const Ask = { Servername: 1, Ocsp: 2 } as const;
 
 /** What a transport saw of its own end (native/engine.h TransportEnd). */
 export const TransportEnd = { Eof: 0, Error: 1, Timeout: 2, Local: 3 } as const;

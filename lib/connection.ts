@@ -491,6 +491,15 @@ export interface TLSConnectionEvents extends EmitterEvents {
    * {@link wrap}'s connections (the native server emits its lines as the server's `keylog`).
    */
   keylog: [line: Buffer];
+  /**
+   * {@link wrap}'s connections only: a client asked for OCSP stapling (see the server's `OCSPRequest`).
+   * The handshake waits for `callback`.
+   */
+  OCSPRequest: [
+    certificate: Buffer,
+    issuer: Buffer | null,
+    callback: (err: Error | null, response?: Buffer | null) => void,
+  ];
   /** Plaintext arrived: a Buffer (typed so, as net.Socket's in @types/node 20; a string after `setEncoding()`). */
   data: [chunk: Buffer];
   /** The peer will send no more (close_notify, or its end of the transport). */

@@ -108,6 +108,18 @@ export interface SecureContextOptions {
   storeFailures?: number;
   /** Milliseconds the lookups pause after `storeFailures` failures. Default 5000. */
   storeRetryAfter?: number;
+  /**
+   * SNI: a context per host name, as `server.addContext()` adds them, in order (a later match wins).
+   * Keys are host names or node's wildcard patterns (`*` matches any run of characters without a dot:
+   * `'*.example.com'`); values are SecureContexts or their options. Resolved natively, with no
+   * JavaScript in the handshake; a client naming no listed host gets this context.
+   */
+  contexts?: Record<string, SecureContext | SecureContextOptions>;
+  /**
+   * OCSP stapling: a DER OCSP response (e.g. from `openssl ocsp -respout`) stapled for every client that
+   * asks (status_request). Replace it before it expires with the `ocspResponse` property.
+   */
+  ocspResponse?: Buffer | Uint8Array;
 }
 
 /** Counters of the internal cache, from OpenSSL's `SSL_CTX_sess_*`. */
@@ -206,6 +218,8 @@ const CONTEXT_OPTIONS: ReadonlySet<string> = new Set([
   'storeTimeout',
   'storeFailures',
   'storeRetryAfter',
+  'contexts',
+  'ocspResponse',
 ]);
 
 const EXPORT_MAGIC = Buffer.from('OSC\x01', 'latin1');
@@ -374,6 +388,20 @@ function alpnWire(protocols: unknown): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
+function ocspBytes(value: unknown): Buffer | null {
+  if (value === undefined || value === null) return null;
+  if (!(value instanceof Uint8Array)) throw new TypeError('ocspResponse must be a Buffer (DER) or null');
+  return value.length > 0 ? Buffer.from(value) : null;
+}
+
+function contextEntries(value: unknown): Array<[string, unknown]> {
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError('contexts must be an object of host name → SecureContext (or its options)');
+  }
+  return Object.entries(value);
+}
+
 function sidContext(value: unknown): Buffer | undefined {
   if (value === undefined) return undefined;
   if (!isPem(value)) throw new TypeError('sessionIdContext must be a string or Buffer');
@@ -421,7 +449,11 @@ export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
       throw new TypeError('SecureContext options must be an object with at least cert and key');
     }
     const shared = (options as { [NATIVE]?: NativeSecureContext })[NATIVE];
+    const names = shared ? [] : contextEntries(options.contexts);
+    const ocsp = shared ? null : ocspBytes(options.ocspResponse);
     this.native = shared ?? SecureContext.build(options);
+    if (ocsp) this.native.setOcspResponse(ocsp);
+    for (const [hostname, context] of names) this.addContext(hostname, context as SecureContext);
     if (!shared && options.store !== undefined) this.storeConfig = SecureContext.storeConfig(options);
     this.startTier();
     // Session events cost a crossing per batch; switch them on only while someone listens.
@@ -641,6 +673,46 @@ export class SecureContext extends TypedEventEmitter<SecureContextEvents> {
    */
   setTicketKeys(keys: Buffer): void {
     this.native.setTicketKeys(ticketKeysOption(keys, 'setTicketKeys: keys'));
+  }
+
+  /**
+   * SNI, as node's `server.addContext()`: clients whose server name matches `hostname` get `context` (a
+   * SecureContext, or its options): its certificate, client-certificate rules (`requestCert`, `ca`),
+   * protocol range and ALPN. `hostname` may hold node's wildcard `*` (any run of characters without a
+   * dot: `'*.example.com'` matches `a.example.com`, not `a.b.example.com`); it is matched as given, case
+   * included, and the last added match wins. Resolved natively, without JavaScript, at the start of the
+   * handshake; sessions of every name live in this context's cache, each under its own name's session id
+   * context, so a session never resumes under another name's rules. The session settings (cache size,
+   * timeout, tickets, store) are this context's. Applies to connections that start after the call.
+   */
+  addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
+    if (typeof hostname !== 'string' || hostname === '') {
+      throw Object.assign(new TypeError('addContext: a host name is required'), {
+        code: 'ERR_TLS_REQUIRED_SERVER_NAME',
+      });
+    }
+    if (typeof context !== 'object' || context === null) {
+      throw new TypeError('addContext: context must be a SecureContext or its options');
+    }
+    const ctx = context instanceof SecureContext ? context : new SecureContext(context);
+    try {
+      this.native.addContext(hostname, ctx.native);
+    } catch (err) {
+      rethrowNative(err, 'addContext');
+    }
+  }
+
+  /**
+   * The DER OCSP response stapled for clients that ask for one (status_request), or null. Set a fresh
+   * one before the current expires; it applies to handshakes from then on (in every thread sharing the
+   * context). A server's `OCSPRequest` listener, when there is one, decides instead.
+   */
+  get ocspResponse(): Buffer | null {
+    return this.native.getOcspResponse();
+  }
+
+  set ocspResponse(response: Buffer | null) {
+    this.native.setOcspResponse(ocspBytes(response));
   }
 
   /** Removes one session by id (hex string or raw bytes). Returns whether it was cached. */

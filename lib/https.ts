@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { Http2ServerRequest, Http2ServerResponse, Http2Session, SecureServerOptions } from 'node:http2';
 
 import type { TLSConnection } from './connection';
+import type { SecureContext, SecureContextOptions } from './context';
 import { booleanOption } from './options';
 import { AddressInfo, ListenOptions, Server, ServerOptions, listenOptions } from './server';
 
@@ -75,9 +76,9 @@ export type HttpsRequestListener = {
  *
  * Differences from node's: `secureConnection` passes a {@link TLSConnection}; `tlsClientError` passes
  * `(err, { remoteAddress, remotePort })` (the native server has already closed the socket); `connection`,
- * `keylog`, `newSession`, `resumeSession` and `OCSPRequest` are never emitted; the certificate and
- * ticket keys belong to the native context (`setSecureContext`, `addContext`, `getTicketKeys`,
- * `setTicketKeys` throw a TypeError); `maxConnections` is an option, not a property to set.
+ * `newSession` and `resumeSession` are never emitted (sessions live in the native cache); `keylog`
+ * passes the {@link TLSConnection}; `setSecureContext` throws a TypeError (the certificate belongs to the
+ * native context); `maxConnections` is an option, not a property to set.
  */
 export interface HttpsServer extends http2.Http2SecureServer {
   /** The native TLS server underneath: `context` (the session cache), `stats()`, `adopt()`. */
@@ -121,12 +122,19 @@ export interface HttpsServer extends http2.Http2SecureServer {
   closeIdleConnections(): void;
   /** Throws a TypeError: the certificate belongs to the native context (`tlsServer.context`). */
   setSecureContext(options: unknown): never;
-  /** Throws a TypeError: one certificate per context for now. */
-  addContext(hostname: string, context: unknown): never;
-  /** Throws a TypeError: tickets are off by default; sessions live in the native cache. */
-  getTicketKeys(): never;
-  /** Throws a TypeError: tickets are off by default; sessions live in the native cache. */
-  setTicketKeys(keys: Buffer): never;
+  /**
+   * SNI: as node's, on the native server's context ({@link Server.addContext}). Takes this package's
+   * {@link SecureContext} or its options (node's typing is accepted for compatibility; a node:tls
+   * SecureContext, or an option this package lacks, is a TypeError at run time).
+   */
+  addContext(
+    hostname: string,
+    context: SecureContext | SecureContextOptions | Parameters<http2.Http2SecureServer['addContext']>[1],
+  ): void;
+  /** The native context's ticket key ({@link Server.getTicketKeys}; used with `tickets: true`). */
+  getTicketKeys(): ReturnType<http2.Http2SecureServer['getTicketKeys']>;
+  /** Rotates the native context's ticket key ({@link Server.setTicketKeys}). */
+  setTicketKeys(keys: Buffer): void;
 }
 
 // The tls.TLSSocket reading surface that HTTP/2 requests see on `req.socket` and `session.socket`.
@@ -312,9 +320,32 @@ export function createHttpsServer(options: HttpsServerOptions = {}, requestListe
       writable: true,
     },
     setSecureContext: { value: refuse('setSecureContext'), configurable: true, writable: true },
-    addContext: { value: refuse('addContext'), configurable: true, writable: true },
-    getTicketKeys: { value: refuse('getTicketKeys'), configurable: true, writable: true },
-    setTicketKeys: { value: refuse('setTicketKeys'), configurable: true, writable: true },
+    addContext: {
+      value: (hostname: string, context: SecureContext | SecureContextOptions) =>
+        tlsServer.addContext(hostname, context),
+      configurable: true,
+      writable: true,
+    },
+    getTicketKeys: {
+      value: () => tlsServer.getTicketKeys() as ReturnType<HttpsServer['getTicketKeys']>,
+      configurable: true,
+      writable: true,
+    },
+    setTicketKeys: { value: (keys: Buffer) => tlsServer.setTicketKeys(keys), configurable: true, writable: true },
+  });
+  // keylog and OCSPRequest are the native server's, asked only while someone listens: forward a listener
+  // there while this server has one.
+  const forwarders = {
+    keylog: (line: Buffer, conn: TLSConnection) => server.emit('keylog', line, conn),
+    OCSPRequest: (...args: unknown[]) => server.emit('OCSPRequest', ...args),
+  } as const;
+  server.on('newListener', (name: string | symbol) => {
+    if ((name === 'keylog' || name === 'OCSPRequest') && server.listenerCount(name) === 0)
+      tlsServer.on(name, forwarders[name] as never);
+  });
+  server.on('removeListener', (name: string | symbol) => {
+    if ((name === 'keylog' || name === 'OCSPRequest') && server.listenerCount(name) === 0)
+      tlsServer.off(name, forwarders[name] as never);
   });
   // As net.Server's: `await using server = ...` closes it.
   const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;

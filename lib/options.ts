@@ -4,7 +4,6 @@
 /** Options node:tls / node:net servers take that this package does not, with what to do instead. */
 const UNSUPPORTED: Record<string, string> = {
   pfx: 'give cert and key in PEM',
-  SNICallback: 'one certificate per context for now',
   secureOptions: 'use minVersion/maxVersion, ciphers and tickets',
   secureProtocol: 'use minVersion/maxVersion',
   secureContext: "give 'context' (a SecureContext of this package)",
@@ -26,7 +25,12 @@ const UNSUPPORTED: Record<string, string> = {
   keepAlive: 'call setKeepAlive() on the connection',
   keepAliveInitialDelay: 'call setKeepAlive() on the connection',
   noDelay: 'connections of the native server have TCP_NODELAY on; call setNoDelay() to change it',
-  requestOCSP: 'not supported',
+  requestOCSP: "a client's option: the server staples when a client asks (ocspResponse, or the OCSPRequest event)",
+};
+
+/** Options that belong to another call than the one they were given to. */
+const ELSEWHERE: Record<string, string> = {
+  SNICallback: 'it is an option of createServer() and wrap(), not of a SecureContext',
 };
 
 /**
@@ -36,7 +40,8 @@ const UNSUPPORTED: Record<string, string> = {
 export function checkKnownKeys(options: object, known: ReadonlySet<string>, where: string): void {
   for (const [key, value] of Object.entries(options)) {
     if (known.has(key) || value === undefined) continue;
-    const instead = UNSUPPORTED[key];
+    if (Object.hasOwn(ELSEWHERE, key)) throw new TypeError(`${where}: option '${key}': ${ELSEWHERE[key]}`);
+    const instead = Object.hasOwn(UNSUPPORTED, key) ? UNSUPPORTED[key] : undefined;
     if (instead !== undefined)
       throw new TypeError(`${where}: option '${key}' of node:tls is not supported (${instead})`);
     throw new TypeError(`${where}: unknown option '${key}'`);

@@ -1,9 +1,17 @@
 // createServer: the native TCP transport under a node:net / node:tls style Server.
 import cluster from 'node:cluster';
 import { lookup } from 'node:dns';
+import type { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
 
-import binding, { NativeLive, NativeOutcome, NativeSessionInfo, NativeStoreWork } from './binding';
+import binding, {
+  Ask,
+  NativeLive,
+  NativeOutcome,
+  NativeSecureContext,
+  NativeSessionInfo,
+  NativeStoreWork,
+} from './binding';
 import {
   SecureTLSConnection,
   TLSConnection,
@@ -29,8 +37,79 @@ export function applyStoreWork(
   for (const id of new Set(deletes.map((d) => d.toString('hex')))) tier.delete(Buffer.from(id, 'hex'));
 }
 
+/**
+ * node's `SNICallback`: called with the server name a client asked for (only when it asked for one);
+ * `callback(null, context)` serves the client with that {@link SecureContext}, `callback(null)` (or
+ * `undefined`) with the server's own, and `callback(err)` fails that client's handshake alone
+ * (`tlsClientError`, an `unrecognized_name` alert).
+ */
+export type SNICallback = (
+  servername: string,
+  callback: (err: Error | null, context?: SecureContext | null) => void,
+) => void;
+
+/** node's `OCSPRequest` listener: `callback(null, response)` staples the DER response, `callback(null, null)` none. */
+export type OCSPRequestListener = (
+  certificate: Buffer,
+  issuer: Buffer | null,
+  callback: (err: Error | null, response?: Buffer | null) => void,
+) => void;
+
+/** @internal Runs an SNICallback once for a suspended handshake and passes its answer on, checked. */
+export function askSNI(
+  sni: SNICallback,
+  self: unknown,
+  servername: string,
+  answer: (context: SecureContext | null, error?: string) => void,
+): void {
+  let done = false;
+  const reply = (err: unknown, context?: unknown): void => {
+    if (done) return; // node destroys the socket on a second call; here the handshake went on already
+    done = true;
+    if (err) return answer(null, err instanceof Error ? err.message : String(err));
+    if (context === undefined || context === null) return answer(null);
+    if (!(context instanceof SecureContext)) return answer(null, 'SNICallback: the context must be a SecureContext');
+    answer(context);
+  };
+  try {
+    sni.call(self, servername, reply);
+  } catch (err) {
+    reply(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/** @internal Emits OCSPRequest once for a suspended handshake and passes the answer on, checked. */
+export function askOCSP(
+  emitter: EventEmitter,
+  cert: Buffer,
+  issuer: Buffer | null,
+  answer: (response: Buffer | null, error?: string) => void,
+): void {
+  if (emitter.listenerCount('OCSPRequest') === 0) return answer(null);
+  let done = false;
+  const reply = (err: unknown, response?: unknown): void => {
+    if (done) return;
+    done = true;
+    if (err) return answer(null, err instanceof Error ? err.message : String(err));
+    if (response === undefined || response === null) return answer(null);
+    if (!(response instanceof Uint8Array)) return answer(null, 'OCSPRequest: the response must be a Buffer');
+    answer(Buffer.from(response));
+  };
+  try {
+    emitter.emit('OCSPRequest', cert, issuer, reply);
+  } catch (err) {
+    reply(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
 /** Options of {@link createServer}: the SecureContext options (or a shared `context`) plus limits. */
 export interface ServerOptions extends SecureContextOptions {
+  /**
+   * node's `SNICallback(servername, callback)`: picks the context for a client's server name, possibly
+   * asynchronously (the handshake waits). Without it, names resolve natively through `contexts` /
+   * `addContext()`; with it, it alone decides (as in node:tls).
+   */
+  SNICallback?: SNICallback;
   /** Share a context (and so one session cache) between servers; built from the other options when absent. */
   context?: SecureContext;
   /** Session of a peer that disconnects without close_notify: `'keep'` it cached (default) or `'drop'` it. */
@@ -102,6 +181,12 @@ export interface ServerEvents extends EmitterEvents {
   keylog: [line: Buffer, connection: TLSConnection];
   /** A handshake failed or timed out; the server goes on. */
   tlsClientError: [error: TLSError, client: ClientInfo];
+  /**
+   * A client asked for OCSP stapling (status_request) in a full handshake: answer with the DER response
+   * (`callback(null, response)`), none (`callback(null, null)`), or fail that handshake (`callback(err)`).
+   * The handshake waits; asked only while someone listens (else the context's `ocspResponse` applies).
+   */
+  OCSPRequest: Parameters<OCSPRequestListener>;
   close: [];
   error: [error: Error];
 }
@@ -142,6 +227,10 @@ interface NativeServer {
   setRef(on: boolean): void;
   /** Whether connections accepted from now on collect their key log lines. */
   setKeylog(on: boolean): void;
+  /** What new connections ask JS ({@link Ask} bits). */
+  setAsk(bits: number): void;
+  resolveServername(token: number, context: NativeSecureContext | null, error?: string): void;
+  resolveOcsp(token: number, response: Buffer | null, error?: string): void;
   /** The store's answer to lookup(token): whether the session was taken; undefined when the connection is gone. */
   resolveLookup(token: number, der: Buffer | null): boolean | undefined;
 }
@@ -182,6 +271,8 @@ interface NativeServerCallbacks {
   clientError(code: string, reason: string, ra: string, rp: number): void;
   close(): void;
   lookup(token: number, id: Buffer): void;
+  servername(token: number, servername: string): void;
+  ocsp(token: number, certificate: Buffer, issuer: Buffer | null): void;
   storeWork(writes: NativeStoreWork[0], deletes: NativeStoreWork[1]): void;
   read(this: TcpTransport, chunk: Buffer): boolean;
   end(this: TcpTransport): void;
@@ -283,6 +374,7 @@ class TcpTransport implements Transport {
 /** @internal */
 export const SERVER_ONLY_OPTIONS = [
   'context',
+  'SNICallback',
   'uncleanClose',
   'handshakeTimeout',
   'maxConnections',
@@ -343,15 +435,26 @@ export class Server extends TypedEventEmitter<ServerEvents> {
         });
       },
       storeWork: (writes, deletes) => applyStoreWork(this.context.tier, writes, deletes),
+      servername: (token, name) => {
+        if (!this.sni) return this.native.resolveServername(token, null);
+        askSNI(this.sni, this, name, (ctx, error) => this.native.resolveServername(token, ctx?.native ?? null, error));
+      },
+      ocsp: (token, cert, issuer) =>
+        askOCSP(this, cert, issuer, (response, error) => this.native.resolveOcsp(token, response, error)),
     };
     this.counters = (options as { [COUNTERS]?: Float64Array })[COUNTERS] ?? new Float64Array(COUNTER_NAMES.length);
     this.native = new binding.TcpServer(this.context.native, limits, this.callbacks, this.counters);
+    this.sni = limits.SNICallback;
+    this.updateAsk();
     if (listener) this.on('secureConnection', listener);
-    // Key log lines cost a string per secret and a crossing: only while someone listens.
+    // OCSPRequest suspends handshakes, and key log lines cost a string per secret and a crossing: each
+    // only while someone listens ('newListener' comes before the listener is added).
     this.on('newListener', (name) => {
+      if (name === 'OCSPRequest') this.updateAsk(true);
       if (name === 'keylog') this.native.setKeylog(true);
     });
     this.on('removeListener', (name) => {
+      if (name === 'OCSPRequest') this.updateAsk();
       if (name === 'keylog' && this.listenerCount('keylog') === 0) this.native.setKeylog(false);
     });
   }
@@ -364,6 +467,23 @@ export class Server extends TypedEventEmitter<ServerEvents> {
   /** As node:tls `server.setTicketKeys()`, with rotation: see {@link SecureContext.setTicketKeys}. */
   setTicketKeys(keys: Buffer): void {
     this.context.setTicketKeys(keys);
+  }
+
+  private readonly sni: SNICallback | undefined;
+
+  private updateAsk(adding = false): void {
+    const ocsp = adding || this.listenerCount('OCSPRequest') > 0 ? Ask.Ocsp : 0;
+    this.native.setAsk((this.sni ? Ask.Servername : 0) | ocsp);
+  }
+
+  /**
+   * SNI, as node's `server.addContext()`: clients asking for `hostname` (node's wildcards: `*` is any
+   * run of characters without a dot) get `context` — a SecureContext or its options. The last added
+   * match wins. It is added to the server's context (see {@link SecureContext.addContext}), so every
+   * server and thread serving that context sees it; with an `SNICallback`, the callback decides instead.
+   */
+  addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
+    this.context.addContext(hostname, context);
   }
 
   /** True while the server accepts connections. */
@@ -561,7 +681,11 @@ export class Server extends TypedEventEmitter<ServerEvents> {
 
 /** @internal The server-only options, checked, as native/tcp_server.h ServerLimits takes them. */
 export function serverLimits(options: ServerOptions) {
+  if (options.SNICallback !== undefined && typeof options.SNICallback !== 'function') {
+    throw new TypeError('SNICallback must be a function (servername, callback)');
+  }
   return {
+    SNICallback: options.SNICallback,
     policy: policyCode(options.uncleanClose),
     handshakeTimeout: integerOption(options.handshakeTimeout, 10000, 'handshakeTimeout', 2 ** 31 - 1),
     maxConnections: integerOption(options.maxConnections, 0, 'maxConnections', 2 ** 32 - 1),

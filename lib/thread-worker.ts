@@ -3,9 +3,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { SecureContext } from './context';
-import { COUNTERS, ConnectionListener, Server } from './server';
+import { Ask } from './binding';
+import { COUNTERS, ConnectionListener, OCSPRequestListener, SNICallback, Server } from './server';
 import type { SessionTier } from './store';
-import type { LookupAnswer, ThreadData, ThreadMessage } from './threads';
+import type { AskAnswer, LookupAnswer, ThreadData, ThreadMessage } from './threads';
 
 const data = workerData as ThreadData;
 const port = parentPort!;
@@ -61,21 +62,74 @@ class ThreadTier implements SessionTier {
   }
 }
 
+// The SNICallback and OCSPRequest listeners of a threaded server live in the main thread: asked there.
+const asking = new Map<number, (a: AskAnswer) => void>();
+let nextAsk = 1;
+const sniContexts = new Map<string, SecureContext>(); // by shared id: opened once per thread
+
+function askMain(m: ThreadMessage, n: number): Promise<AskAnswer> {
+  return new Promise((resolve) => {
+    asking.set(n, resolve);
+    send(m);
+  });
+}
+
+const sniProxy: SNICallback = (servername, cb) => {
+  const n = nextAsk++;
+  void askMain({ type: 'servername', n, servername }, n).then((a) => {
+    if (a.type !== 'servernameResult') return;
+    if (a.error !== undefined) return cb(new Error(a.error));
+    if (!a.context) return cb(null, null);
+    let ctx = sniContexts.get(a.context.id);
+    try {
+      ctx ??= SecureContext.fromShared(a.context);
+    } catch (err) {
+      return cb(err as Error);
+    }
+    sniContexts.set(a.context.id, ctx);
+    cb(null, ctx);
+  });
+};
+
+const ocspProxy: OCSPRequestListener = (certificate, issuer, cb) => {
+  const n = nextAsk++;
+  void askMain({ type: 'ocsp', n, certificate, issuer }, n).then((a) => {
+    if (a.type !== 'ocspResult') return;
+    if (a.error !== undefined) return cb(new Error(a.error));
+    cb(null, a.response ? Buffer.from(a.response) : null);
+  });
+};
+
 async function main(): Promise<void> {
   const context = SecureContext.fromShared(data.context);
   const tier = data.store ? new ThreadTier() : null;
   context.tier = tier;
   const listener = listenerOf((await importModule(data.handler)) as Record<string, unknown>);
-  const server = new Server({ ...data.server, context, [COUNTERS]: data.counters } as never, listener);
+  const sni = data.ask & Ask.Servername ? sniProxy : undefined;
+  const server = new Server(
+    { ...data.server, context, SNICallback: sni, [COUNTERS]: data.counters } as never,
+    listener,
+  );
+  const askOcsp = (on: boolean) => {
+    server.off('OCSPRequest', ocspProxy);
+    if (on) server.on('OCSPRequest', ocspProxy);
+  };
+  askOcsp((data.ask & Ask.Ocsp) !== 0);
   server.on('tlsClientError', (err, client) =>
     send({ type: 'tlsClientError', code: err.code, reason: err.reason, message: err.message, ...client }),
   );
   server.on('error', (error) => send({ type: 'error', error }));
   server.listen(data.listen, () => send({ type: 'listening', address: server.address()! }));
-  port.on('message', (m: 'close' | LookupAnswer) => {
+  port.on('message', (m: 'close' | LookupAnswer | AskAnswer) => {
     // Drained: end the thread even if the handler module keeps handles of its own open.
     if (m === 'close') server.close(() => process.exit(0));
     else if (m.type === 'lookupResult') tier?.answer(m);
+    else if (m.type === 'ask') askOcsp((m.ask & Ask.Ocsp) !== 0);
+    else {
+      const resolve = asking.get(m.n);
+      asking.delete(m.n);
+      resolve?.(m);
+    }
   });
 }
 

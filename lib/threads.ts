@@ -6,7 +6,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { SecureContext, contextFrom } from './context';
+import { SecureContext, SharedContextHandle, contextFrom } from './context';
+import { Ask } from './binding';
 import { TLSError, TLSErrorCode } from './errors';
 import { EmitterEvents, TypedEventEmitter } from './events';
 import { integerOption } from './options';
@@ -15,8 +16,12 @@ import {
   COUNTER_NAMES,
   ClientInfo,
   ListenOptions,
+  OCSPRequestListener,
   SERVER_ONLY_OPTIONS,
+  SNICallback,
   ServerOptions,
+  askOCSP,
+  askSNI,
   ServerStats,
   listenOptions,
   serverLimits,
@@ -43,6 +48,8 @@ export interface ThreadedServerEvents extends EmitterEvents {
   tlsClientError: [error: TLSError, client: ClientInfo & { thread: number }];
   /** A thread threw or exited by itself; it is replaced while the server listens. */
   threadError: [error: Error, thread: number];
+  /** As `Server`'s: asked in this (the main) thread for the handshakes of every thread. */
+  OCSPRequest: Parameters<OCSPRequestListener>;
   close: [];
   error: [error: Error];
 }
@@ -57,6 +64,8 @@ export interface ThreadData {
   thread: number;
   /** The context has a store: the thread asks it through the main thread. */
   store: boolean;
+  /** What the thread asks the main thread during handshakes ({@link Ask} bits: SNICallback, OCSPRequest). */
+  ask: number;
 }
 
 /** @internal What a thread says. */
@@ -67,7 +76,15 @@ export type ThreadMessage =
   | { type: 'lookup'; n: number; id: Uint8Array }
   | { type: 'taken'; accepted: boolean }
   | { type: 'write'; id: Uint8Array; der: Uint8Array; ttl: number }
-  | { type: 'delete'; id: Uint8Array };
+  | { type: 'delete'; id: Uint8Array }
+  | { type: 'servername'; n: number; servername: string }
+  | { type: 'ocsp'; n: number; certificate: Uint8Array; issuer: Uint8Array | null };
+
+/** @internal The main thread's answers to a thread's SNICallback and OCSPRequest questions, and changes of what to ask. */
+export type AskAnswer =
+  | { type: 'servernameResult'; n: number; context: SharedContextHandle | null; error?: string }
+  | { type: 'ocspResult'; n: number; response: Uint8Array | null; error?: string }
+  | { type: 'ask'; ask: number };
 
 /** @internal What the main thread answers a thread's lookup with. */
 export interface LookupAnswer {
@@ -112,17 +129,27 @@ export class ThreadedServer extends TypedEventEmitter<ThreadedServerEvents> {
   private listenOpts: ListenOptions | null = null;
   private state: 'idle' | 'starting' | 'listening' | 'closing' = 'idle';
   private boundAddress: AddressInfo | null = null;
+  private readonly sni: SNICallback | undefined;
+  // The contexts an SNICallback answered with, held while the server lives: the threads open them by
+  // their shared handle, and the registry of shared contexts holds none.
+  private readonly sniContexts = new Set<SecureContext>();
 
   constructor(options: ThreadedServerOptions) {
     super();
-    const { threads, handler, ...rest } = options;
+    const { threads, handler, SNICallback: sni, ...rest } = options;
     const n = integerOption(threads, 1, 'threads', 256);
     if (n < 1) throw new RangeError('threads must be an integer from 1 to 256, got 0');
     this.handler = handlerUrl(handler);
     this.context = contextFrom(rest, SERVER_ONLY_OPTIONS, 'createServer');
-    serverLimits(rest); // checked here, so that a bad option throws now rather than in every thread
+    serverLimits({ ...rest, SNICallback: sni }); // checked here, so that a bad option throws now rather than in every thread
+    this.sni = sni;
+    this.on('newListener', (name) => name === 'OCSPRequest' && this.broadcastAsk(true));
+    this.on('removeListener', (name) => name === 'OCSPRequest' && this.broadcastAsk());
     this.serverOptions = Object.fromEntries(
-      SERVER_ONLY_OPTIONS.filter((k) => k !== 'context' && rest[k] !== undefined).map((k) => [k, rest[k]]),
+      // Plain data only: the SNICallback (a function) stays here and the threads ask it.
+      SERVER_ONLY_OPTIONS.filter((k) => k !== 'context' && k !== 'SNICallback')
+        .filter((k) => rest[k] !== undefined)
+        .map((k) => [k, rest[k]]),
     );
     this.counters = new Float64Array(new SharedArrayBuffer(n * COUNTER_NAMES.length * 8));
     this.threads = new Array<Thread | null>(n).fill(null);
@@ -186,6 +213,32 @@ export class ThreadedServer extends TypedEventEmitter<ThreadedServerEvents> {
     return this.threads.map((_, i) => statsOf(this.counters.subarray(i * n, (i + 1) * n)));
   }
 
+  private ask(adding = false): number {
+    return (this.sni ? Ask.Servername : 0) | (adding || this.listenerCount('OCSPRequest') > 0 ? Ask.Ocsp : 0);
+  }
+
+  private broadcastAsk(adding = false): void {
+    const m: AskAnswer = { type: 'ask', ask: this.ask(adding) };
+    for (const t of this.threads) t?.worker.postMessage(m);
+  }
+
+  // A thread's handshake waits for the SNICallback or the OCSPRequest listeners, which live here.
+  private serveAsk(thread: Thread, m: Extract<ThreadMessage, { type: 'servername' | 'ocsp' }>): void {
+    const reply = (a: AskAnswer) => thread.worker.postMessage(a);
+    if (m.type === 'servername') {
+      if (!this.sni) return reply({ type: 'servernameResult', n: m.n, context: null });
+      askSNI(this.sni, this, m.servername, (context, error) => {
+        if (context) this.sniContexts.add(context);
+        reply({ type: 'servernameResult', n: m.n, context: context ? context.share() : null, error });
+      });
+    } else {
+      const issuer = m.issuer ? Buffer.from(m.issuer) : null;
+      askOCSP(this, Buffer.from(m.certificate), issuer, (response, error) =>
+        reply({ type: 'ocspResult', n: m.n, response, error }),
+      );
+    }
+  }
+
   private spawn(i: number): void {
     const n = COUNTER_NAMES.length;
     const data: ThreadData = {
@@ -196,6 +249,7 @@ export class ThreadedServer extends TypedEventEmitter<ThreadedServerEvents> {
       counters: this.counters.subarray(i * n, (i + 1) * n),
       thread: i,
       store: this.context.tier !== null,
+      ask: this.ask(),
     };
     const worker = new Worker(workerEntry(), { workerData: data });
     const thread: Thread = { worker, listening: false, failed: false };
@@ -222,6 +276,8 @@ export class ThreadedServer extends TypedEventEmitter<ThreadedServerEvents> {
         this.state = 'listening';
         this.emit('listening');
       }
+    } else if (m.type === 'servername' || m.type === 'ocsp') {
+      this.serveAsk(thread, m);
     } else if (m.type === 'lookup' || m.type === 'taken' || m.type === 'write' || m.type === 'delete') {
       this.serveStore(thread, m);
     } else if (m.type === 'tlsClientError') {

@@ -1,14 +1,21 @@
 // The Duplex transport: runs the engine over any Node Duplex (a net.Socket from net.createServer, a
 // pipe, a test stream). One native call per incoming chunk; it returns every output at once.
-import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
-import binding, { EngineEvent, EngineResult, NativeEngine, NativeLive, NativeOutcome, TransportEnd } from './binding';
+import binding, {
+  Ask,
+  EngineEvent,
+  EngineResult,
+  NativeEngine,
+  NativeLive,
+  NativeOutcome,
+  TransportEnd,
+} from './binding';
 import { ShutdownFlags, TLSConnection, Transport, UncleanClosePolicy, policyCode } from './connection';
 import { SecureContext, SecureContextOptions, contextFrom } from './context';
 import { TLSError, rethrowNative } from './errors';
-import { applyStoreWork } from './server';
+import { SNICallback, applyStoreWork, askOCSP, askSNI } from './server';
 import { booleanOption } from './options';
 
 /** Options of {@link wrap}. */
@@ -23,9 +30,15 @@ export interface WrapOptions extends SecureContextOptions {
    * delayed ACK (about 40 ms per connection).
    */
   noDelay?: boolean;
+  /**
+   * node's `SNICallback(servername, callback)` (see {@link ServerOptions.SNICallback}); without it, names
+   * resolve natively through the context's `contexts` / `addContext()`. (OCSP: listen for `OCSPRequest`
+   * on the returned connection before its handshake starts.)
+   */
+  SNICallback?: SNICallback;
 }
 
-const WRAP_ONLY_OPTIONS = ['context', 'uncleanClose', 'noDelay'] as const;
+const WRAP_ONLY_OPTIONS = ['context', 'uncleanClose', 'noDelay', 'SNICallback'] as const;
 
 function notBytes(chunk: unknown): Error {
   const what = typeof chunk === 'string' ? 'a string (was setEncoding() called?)' : `a ${typeof chunk}`;
@@ -41,6 +54,7 @@ class DuplexTransport implements Transport {
     private readonly socket: Duplex,
     private readonly engine: NativeEngine,
     private readonly context: SecureContext,
+    private readonly sni: SNICallback | undefined,
   ) {
     socket.on('data', (chunk: unknown) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -125,6 +139,8 @@ class DuplexTransport implements Transport {
       applyStoreWork(this.context.tier, writes, deletes);
     }
     if (events & EngineEvent.Lookup) this.lookup();
+    if (events & EngineEvent.Servername) this.servername();
+    if (events & EngineEvent.Ocsp) this.ocsp();
     if (events & EngineEvent.HandshakeDone) this.conn._onSecure(() => this.engine.info());
     if (plain && !this.conn._onData(plain)) this.socket.pause();
     // close_notify: the readable side ends; our answer follows from end() (TLSConnection ends its
@@ -146,6 +162,25 @@ class DuplexTransport implements Transport {
       const result = this.engine.resolveLookup(der);
       if (der && tier) tier.taken(result[4] === true);
       this.apply(result);
+    });
+  }
+
+  // The handshake waits for the SNICallback's context.
+  private servername(): void {
+    const answer = (ctx: SecureContext | null, error?: string): void => {
+      if (this.conn.closeInfo !== null) return;
+      this.apply(this.engine.resolveServername(ctx?.native ?? null, error));
+    };
+    if (!this.sni) return answer(null);
+    askSNI(this.sni, this.conn, this.engine.servername(), answer);
+  }
+
+  // The handshake waits for the connection's OCSPRequest listener.
+  private ocsp(): void {
+    const [cert, issuer] = this.engine.ocspRequest();
+    askOCSP(this.conn, cert, issuer, (response, error) => {
+      if (this.conn.closeInfo !== null) return;
+      this.apply(this.engine.resolveOcsp(response, error));
     });
   }
 
@@ -189,22 +224,27 @@ export function wrap(socket: Duplex, options: WrapOptions): TLSConnection {
   const context = contextFrom(options, WRAP_ONLY_OPTIONS, 'wrap');
   const policy = policyCode(options.uncleanClose);
   const noDelay = booleanOption(options.noDelay, true, 'noDelay');
+  const sni = options.SNICallback;
+  if (sni !== undefined && typeof sni !== 'function') throw new TypeError('SNICallback must be a function');
   let engine: NativeEngine;
   try {
-    engine = new binding.Engine(context.native, policy);
+    engine = new binding.Engine(context.native, policy, sni ? Ask.Servername : 0);
   } catch (err) {
     rethrowNative(err, 'wrap');
   }
   const conn = new TLSConnection();
-  // 'keylog' costs nothing until someone listens: only then does the engine collect the lines.
-  const events = conn as EventEmitter;
-  events.on('newListener', (name: string | symbol) => {
+  // 'keylog' and OCSPRequest cost nothing until someone listens: only then does the engine collect the
+  // lines, or suspend the handshake to ask.
+  const ask = (ocsp: boolean) => engine.setAsk((sni ? Ask.Servername : 0) | (ocsp ? Ask.Ocsp : 0));
+  conn.on('newListener', (name) => {
     if (name === 'keylog') engine.setKeylog(true);
+    if (name === 'OCSPRequest') ask(true);
   });
-  events.on('removeListener', (name: string | symbol) => {
+  conn.on('removeListener', (name) => {
     if (name === 'keylog' && conn.listenerCount('keylog') === 0) engine.setKeylog(false);
+    if (name === 'OCSPRequest') ask(conn.listenerCount('OCSPRequest') > 0);
   });
-  const transport = new DuplexTransport(conn, socket, engine, context);
+  const transport = new DuplexTransport(conn, socket, engine, context, sni);
   if (noDelay) transport.setNoDelay(true);
   conn.attach(transport);
   return conn;

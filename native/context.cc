@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include <cstring>
 #include <ctime>
@@ -75,6 +76,9 @@ ContextCore::ContextCore() {
   if (RAND_bytes(key.bytes, sizeof key.bytes) != 1) Fail("ERR_OSC_OPENSSL", "RAND_bytes failed");
   ticket_keys_.push_back(key);
   OPENSSL_cleanse(&key, sizeof key);
+  // Called only for a client that asks for OCSP (status_request): staples the response, if any.
+  SSL_CTX_set_tlsext_status_cb(c, OnStatus);
+  SSL_CTX_set_tlsext_status_arg(c, this);
 }
 
 ContextCore::~ContextCore() {
@@ -260,9 +264,14 @@ void ContextCore::SetCipherSuites(const std::string& suites) {
 
 void ContextCore::SetAlpnProtocols(const std::string& wire) { alpn_ = wire; }
 
-int ContextCore::OnAlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+int ContextCore::OnAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                               unsigned int inlen, void* arg) {
-  auto* self = static_cast<ContextCore*>(arg);
+  const ContextCore* self = static_cast<ContextCore*>(arg);
+  // A host name's context without ALPN names of its own takes the listening context's: in node:tls the
+  // protocols are the server's, whatever SNI picked (createHttpsServer relies on it).
+  if (self->alpn_.empty()) {
+    if (auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl))) self = observer->CacheOwner();
+  }
   if (self->alpn_.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* selected = nullptr;
   int r = SSL_select_next_proto(&selected, outlen, reinterpret_cast<const unsigned char*>(self->alpn_.data()),
@@ -421,8 +430,132 @@ void ContextCore::UpdateRemoveCallback() {
 
 void ContextCore::SetStoreEnabled(bool on) {
   store_enabled_.store(on);
-  SSL_CTX_set_client_hello_cb(ctx_.get(), on ? OnClientHello : nullptr, on ? this : nullptr);
+  UpdateClientHello();
   UpdateIndexing();
+}
+
+void ContextCore::UpdateClientHello() {
+  // Only while something needs it: every handshake pays for the callback.
+  bool on = store_enabled() || has_names() || hello_forced_.load();
+  SSL_CTX_set_client_hello_cb(ctx_.get(), on ? OnClientHello : nullptr, nullptr);
+}
+
+void ContextCore::EnableClientHello() {
+  if (hello_forced_.exchange(true)) return;
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  UpdateClientHello();
+}
+
+void ContextCore::AddName(const std::string& pattern, std::shared_ptr<ContextCore> core) {
+  if (!core || core.get() == this) throw TlsError("ERR_OSC_BAD_OPTION", "a context cannot be a name of itself");
+  if (core->has_names()) {
+    throw TlsError("ERR_OSC_BAD_OPTION", "a context that has host names of its own cannot serve a host name");
+  }
+  if (is_name_.load()) {
+    throw TlsError("ERR_OSC_BAD_OPTION", "this context serves a host name of another context: it cannot have names");
+  }
+  core->is_name_.store(true);
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  names_.push_back({pattern, std::move(core)});
+  has_names_.store(true);
+  UpdateClientHello();
+}
+
+std::shared_ptr<ContextCore> ContextCore::FindName(const std::string& servername) {
+  if (!has_names()) return nullptr;
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+    if (MatchesHostPattern(it->pattern, servername)) return it->core;
+  }
+  return nullptr;
+}
+
+bool ContextCore::KnownSessionIdContext(const std::string& sid_ctx) {
+  if (sid_ctx == sid_ctx_) return true;
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  for (const Name& n : names_) {
+    if (n.core->session_id_context() == sid_ctx) return true;
+  }
+  return false;
+}
+
+void ContextCore::SetOcspResponse(std::string der) {
+  std::lock_guard<std::mutex> lock(ocsp_mutex_);
+  ocsp_response_ = std::move(der);
+}
+
+std::string ContextCore::OcspResponse() {
+  std::lock_guard<std::mutex> lock(ocsp_mutex_);
+  return ocsp_response_;
+}
+
+std::string ContextCore::IssuerDer(X509* cert) {
+  if (cert == nullptr) return {};
+  ErrorQueueGuard guard;
+  X509* issuer = nullptr;
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx_.get(), &chain);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain) && issuer == nullptr; ++i) {
+    X509* c = sk_X509_value(chain, i);
+    if (X509_check_issued(c, cert) == X509_V_OK) issuer = c;
+  }
+  X509Ptr found;
+  if (issuer == nullptr) {
+    // The trusted CAs (node looks there too).
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx_.get());
+    STACK_OF(X509)* all = store != nullptr ? X509_STORE_get1_all_certs(store) : nullptr;
+    for (int i = 0; all != nullptr && i < sk_X509_num(all) && issuer == nullptr; ++i) {
+      X509* c = sk_X509_value(all, i);
+      if (X509_check_issued(c, cert) == X509_V_OK && X509_up_ref(c) == 1) {
+        found.reset(c);
+        issuer = c;
+      }
+    }
+    sk_X509_pop_free(all, X509_free);
+  }
+  if (issuer == nullptr || issuer == cert) return {};
+  unsigned char* der = nullptr;
+  int len = i2d_X509(issuer, &der);
+  std::string out = len > 0 ? std::string(reinterpret_cast<char*>(der), static_cast<size_t>(len)) : std::string();
+  OPENSSL_free(der);
+  return out;
+}
+
+int ContextCore::OnStatus(SSL* ssl, void* arg) {
+  auto* self = static_cast<ContextCore*>(arg);
+  auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl));
+  std::string response;
+  if (observer == nullptr || !observer->StapledResponse(&response)) {
+    if (self == nullptr) return SSL_TLSEXT_ERR_NOACK;
+    response = self->OcspResponse();
+  }
+  if (response.empty()) return SSL_TLSEXT_ERR_NOACK;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(response.data(), response.size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  // OpenSSL takes the copy over and frees it with the SSL.
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(response.size()));
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bool MatchesHostPattern(const std::string& pattern, const std::string& name) {
+  // Iterative glob with backtracking to the last '*', which may not swallow a dot.
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != std::string::npos && name[mark] != '.') {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 void ContextCore::UpdateIndexing() {
@@ -474,10 +607,13 @@ std::vector<std::pair<std::string, std::string>> ContextCore::ExportSessions() {
 bool ContextCore::ImportSession(SSL_SESSION* sess) {
   unsigned int len = 0;
   const unsigned char* id = SSL_SESSION_get_id(sess, &len);
-  return AddStoredSession(sess, std::string(reinterpret_cast<const char*>(id), len));
+  unsigned int ctx_len = 0;
+  const unsigned char* sid_ctx = SSL_SESSION_get0_id_context(sess, &ctx_len);
+  std::string ctx(reinterpret_cast<const char*>(sid_ctx), ctx_len);
+  // A session of any host name of this context (they all live in this cache), under its own name's rules.
+  if (!KnownSessionIdContext(ctx)) return false;
+  return AddStoredSession(sess, std::string(reinterpret_cast<const char*>(id), len), ctx);
 }
-
-namespace {
 
 // The session a ClientHello offers for stateful resumption: the TLS 1.3 PSK identity (OpenSSL 3 sends
 // the session id as the ticket when tickets are off) when TLS 1.3 will be negotiated, else the TLS 1.2
@@ -505,27 +641,35 @@ std::string OfferedSessionId(SSL* ssl, bool* tls13) {
   return std::string(reinterpret_cast<const char*>(p), len);
 }
 
-}  // namespace
-
-int ContextCore::OnClientHello(SSL* ssl, int*, void* arg) {
-  auto* self = static_cast<ContextCore*>(arg);
-  auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl));
-  if (observer == nullptr || !self->store_enabled()) return SSL_CLIENT_HELLO_SUCCESS;
-  bool tls13 = false;
-  std::string id = OfferedSessionId(ssl, &tls13);
-  // An internal cache hit goes on without JavaScript; a miss asks the store, once.
-  if (id.empty() || self->Indexed(id)) return SSL_CLIENT_HELLO_SUCCESS;
-  return observer->OnCacheMiss(id) ? SSL_CLIENT_HELLO_RETRY : SSL_CLIENT_HELLO_SUCCESS;
+std::string OfferedServerName(SSL* ssl) {
+  // server_name (RFC 6066): u16 list length, then u8 name type (0: host_name), u16 length, name.
+  const unsigned char* p = nullptr;
+  size_t len = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5) return {};
+  size_t list = (static_cast<size_t>(p[0]) << 8) | p[1];
+  if (list + 2 != len || p[2] != TLSEXT_NAMETYPE_host_name) return {};
+  size_t name_len = (static_cast<size_t>(p[3]) << 8) | p[4];
+  if (name_len == 0 || name_len > TLSEXT_MAXLEN_host_name || 5 + name_len != len) return {};
+  std::string name(reinterpret_cast<const char*>(p + 5), name_len);
+  if (name.find('\0') != std::string::npos) return {};
+  return name;
 }
 
-bool ContextCore::AddStoredSession(SSL_SESSION* sess, const std::string& id) {
+int ContextCore::OnClientHello(SSL* ssl, int* al, void*) {
+  // The engine decides (SNI, then the store): the SSL may have switched to a host name's context by the
+  // time OpenSSL calls this again, so nothing here may depend on which context's callback this is.
+  auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl));
+  return observer != nullptr ? observer->OnClientHello(ssl, al) : SSL_CLIENT_HELLO_SUCCESS;
+}
+
+bool ContextCore::AddStoredSession(SSL_SESSION* sess, const std::string& id, const std::string& expected_sid_ctx) {
   unsigned int len = 0;
   const unsigned char* sid = SSL_SESSION_get_id(sess, &len);
   unsigned int ctx_len = 0;
   const unsigned char* sid_ctx = SSL_SESSION_get0_id_context(sess, &ctx_len);
   int version = SSL_SESSION_get_protocol_version(sess);
   bool fits = std::string(reinterpret_cast<const char*>(sid), len) == id &&
-              std::string(reinterpret_cast<const char*>(sid_ctx), ctx_len) == sid_ctx_ &&
+              std::string(reinterpret_cast<const char*>(sid_ctx), ctx_len) == expected_sid_ctx &&
               (version == TLS1_2_VERSION || version == TLS1_3_VERSION) && SSL_SESSION_is_resumable(sess) == 1 &&
               SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) > static_cast<long>(time(nullptr));
   if (!fits) return false;
@@ -546,9 +690,11 @@ std::vector<SessionEvent> ContextCore::TakeEvents(SinkId id) {
 
 int ContextCore::OnNewSession(SSL* ssl, SSL_SESSION* sess) {
   MarkCached(sess, true);  // called after SSL_CTX_add_session
-  ContextCore* self = From(SSL_get_SSL_CTX(ssl));
+  // The cache is the listening context's (session_ctx), also after a switch to a host name's context.
+  auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl));
+  ContextCore* self = observer != nullptr ? observer->CacheOwner() : From(SSL_get_SSL_CTX(ssl));
   if (self != nullptr) self->Index(sess, true);
-  if (auto* observer = static_cast<SessionObserver*>(SSL_get_app_data(ssl))) observer->OnSessionCached(sess);
+  if (observer != nullptr) observer->OnSessionCached(sess);
   if (self != nullptr) self->Queue(SessionEventType::kAdded, sess);
   return 0;  // the internal cache keeps its own reference; we take none
 }

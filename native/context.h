@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -40,14 +41,23 @@ struct CacheStats {
   long number, connect, accept, accept_good, accept_renegotiate, hits, misses, timeouts, cache_full, cb_hits;
 };
 
+class ContextCore;
+
 // Whatever owns an SSL of a ContextCore (the engine) puts one of these in the SSL's app data, to hear
-// of each session its connection adds to the cache (TLS 1.3 adds one per ticket).
+// of each session its connection adds to the cache (TLS 1.3 adds one per ticket), and to decide what
+// the ClientHello callback does (the host name's context, the store lookup).
 class SessionObserver {
  public:
   virtual void OnSessionCached(SSL_SESSION* sess) = 0;
-  // With a second tier on: the ClientHello offers session `id`, which the internal cache does not hold.
-  // True suspends the handshake until the owner has asked the store (SSL_CLIENT_HELLO_RETRY).
-  virtual bool OnCacheMiss(const std::string& id) = 0;
+  // The ClientHello callback of the listening context (installed while it has a store, host names or
+  // a server that asks JavaScript for them): SSL_CLIENT_HELLO_SUCCESS, _RETRY (suspended) or _ERROR.
+  virtual int OnClientHello(SSL* ssl, int* alert) = 0;
+  // The context whose cache the SSL's sessions live in (OpenSSL's session_ctx: the listening one, also
+  // after SSL_set_SSL_CTX switched to a host name's context).
+  virtual ContextCore* CacheOwner() = 0;
+  // The OCSP response to staple, when the owner decided it (the OCSPRequest event): true, and `out` set
+  // (empty: staple nothing). False: the context's static response applies.
+  virtual bool StapledResponse(std::string* out) = 0;
   // A line of the NSS key log (no newline), while the context's keylog callback is on (KeylogRef).
   virtual void OnKeylog(const char* line) = 0;
 
@@ -98,8 +108,9 @@ class ContextCore {
   void SetStoreEnabled(bool on);
   bool store_enabled() const { return store_enabled_.load(std::memory_order_relaxed); }
   // Adds a session from the store to the internal cache, if OpenSSL would resume it here: the id that
-  // was offered, this context's session id context, TLS 1.2 or 1.3, resumable, not expired. False: rejected.
-  bool AddStoredSession(SSL_SESSION* sess, const std::string& id);
+  // was offered, the session id context `sid_ctx` (the host name's context's), TLS 1.2 or 1.3,
+  // resumable, not expired. False: rejected.
+  bool AddStoredSession(SSL_SESSION* sess, const std::string& id, const std::string& sid_ctx);
   // Every live session in the cache as (id, DER), for a warm restart (exportSessions); empty when the
   // cache is not indexed (tickets on, no store). ImportSession adds one back if it still fits.
   std::vector<std::pair<std::string, std::string>> ExportSessions();
@@ -134,10 +145,32 @@ class ContextCore {
 
   static ContextCore* From(SSL_CTX* ctx);
 
+  // SNI: contexts by host name pattern (node's matching: `*` stands for any run of characters without
+  // a dot, case as given; the last added pattern that matches wins). Only the listening context's names
+  // are consulted. A context that has names cannot be a name's context, nor can a name's context get
+  // names (so no cycle of contexts ever holds itself alive). Throws TlsError.
+  void AddName(const std::string& pattern, std::shared_ptr<ContextCore> core);
+  std::shared_ptr<ContextCore> FindName(const std::string& servername);
+  bool has_names() const { return has_names_.load(std::memory_order_relaxed); }
+  // A server that asks JavaScript for host names (SNICallback) needs the ClientHello callback.
+  void EnableClientHello();
+  // Whether `sid_ctx` is this context's or one of its names' (sessions of every name live in this cache).
+  bool KnownSessionIdContext(const std::string& sid_ctx);
+  bool Indexed(const std::string& id);
+
+  // OCSP stapling: the DER response stapled when a client asks (status_request), unless a server's
+  // OCSPRequest listener decides (SessionObserver::StapledResponse). Empty: none.
+  void SetOcspResponse(std::string der);
+  std::string OcspResponse();
+  // The DER of the certificate's issuer, from the chain or the trusted CAs (empty if not found), as
+  // node's OCSPRequest event gives it.
+  std::string IssuerDer(X509* cert);
+
  private:
   static int OnNewSession(SSL* ssl, SSL_SESSION* sess);
   static int OnClientHello(SSL* ssl, int* al, void* arg);
-  bool Indexed(const std::string& id);
+  static int OnStatus(SSL* ssl, void* arg);
+  void UpdateClientHello();
   void Index(SSL_SESSION* sess, bool add);
   void UpdateRemoveCallback();  // with the events lock held
   void UpdateIndexing();
@@ -176,6 +209,26 @@ class ContextCore {
   std::vector<TicketKey> ticket_keys_;  // [0] encrypts; the rest are previous keys, newest first
   std::mutex keylog_mutex_;
   int keylog_refs_ = 0;
+  struct Name {
+    std::string pattern;
+    std::shared_ptr<ContextCore> core;
+  };
+  std::mutex names_mutex_;
+  std::vector<Name> names_;
+  std::atomic<bool> has_names_{false};
+  std::atomic<bool> is_name_{false};
+  std::atomic<bool> hello_forced_{false};
+  std::mutex ocsp_mutex_;
+  std::string ocsp_response_;
 };
+
+// What a ClientHello offers, read in the ClientHello callback (before OpenSSL parsed the extensions).
+// The session for stateful resumption: the TLS 1.3 PSK identity when TLS 1.3 will be negotiated, else
+// the TLS 1.2 session id (empty: none).
+std::string OfferedSessionId(SSL* ssl, bool* tls13);
+// The host_name of the server_name extension (empty: none, or malformed: OpenSSL refuses it later).
+std::string OfferedServerName(SSL* ssl);
+// node's host name pattern matching (lib/_tls_wrap.js addContext): `*` matches [^.]*, the rest exactly.
+bool MatchesHostPattern(const std::string& pattern, const std::string& name);
 
 }  // namespace osc

@@ -24,6 +24,9 @@ Napi::Function SecureContextWrap::Init(Napi::Env env) {
                                       InstanceMethod<&SecureContextWrap::ImportSession>("importSession"),
                                       InstanceMethod<&SecureContextWrap::GetTicketKeys>("getTicketKeys"),
                                       InstanceMethod<&SecureContextWrap::SetTicketKeys>("setTicketKeys"),
+                                      InstanceMethod<&SecureContextWrap::AddContext>("addContext"),
+                                      InstanceMethod<&SecureContextWrap::SetOcspResponse>("setOcspResponse"),
+                                      InstanceMethod<&SecureContextWrap::GetOcspResponse>("getOcspResponse"),
                                       StaticMethod<&SecureContextWrap::FromShared>("fromShared"),
                                   });
   DataOf(env).secure_context = Napi::Persistent(fn);
@@ -174,6 +177,30 @@ Napi::Value SecureContextWrap::SetTicketKeys(const Napi::CallbackInfo& info) {
     throw ToJsError(info.Env(), e);
   }
   return info.Env().Undefined();
+}
+
+// addContext(pattern, context): SNI, the context for host names matching `pattern`.
+Napi::Value SecureContextWrap::AddContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "addContext: expected a host name");
+  std::shared_ptr<ContextCore> other = CoreOf(info[1]);
+  try {
+    core_->AddName(info[0].As<Napi::String>().Utf8Value(), std::move(other));
+  } catch (const TlsError& e) {
+    throw ToJsError(env, e);
+  }
+  return env.Undefined();
+}
+
+// setOcspResponse(der | null): the response stapled when a client asks.
+Napi::Value SecureContextWrap::SetOcspResponse(const Napi::CallbackInfo& info) {
+  core_->SetOcspResponse(info[0].IsBuffer() ? BytesOf(info[0]) : std::string());
+  return info.Env().Undefined();
+}
+
+Napi::Value SecureContextWrap::GetOcspResponse(const Napi::CallbackInfo& info) {
+  std::string der = core_->OcspResponse();
+  return der.empty() ? info.Env().Null() : CopyBuffer(info.Env(), der);
 }
 
 // share() -> id: another thread of this process finds the same context with fromShared(id).

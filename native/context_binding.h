@@ -33,6 +33,9 @@ class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
   Napi::Value ImportSession(const Napi::CallbackInfo& info);
   Napi::Value GetTicketKeys(const Napi::CallbackInfo& info);
   Napi::Value SetTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value AddContext(const Napi::CallbackInfo& info);
+  Napi::Value SetOcspResponse(const Napi::CallbackInfo& info);
+  Napi::Value GetOcspResponse(const Napi::CallbackInfo& info);
   static Napi::Value FromShared(const Napi::CallbackInfo& info);
   void StopEvents();
 

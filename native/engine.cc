@@ -63,8 +63,8 @@ std::shared_ptr<BIO_METHOD> OutMethod() {
 
 }  // namespace
 
-Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
-    : context_(std::move(context)), policy_(policy) {
+Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy, unsigned ask)
+    : context_(std::move(context)), policy_(policy), ask_(ask) {
   ErrorQueueGuard guard;
   ssl_.reset(SSL_new(context_->ctx()));
   if (!ssl_) throw TlsError("ERR_OSC_OPENSSL", TakeOpenSslError("SSL_new failed"));
@@ -82,6 +82,15 @@ Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy)
   SSL_set_bio(ssl_.get(), rbio_, wbio);
   SSL_set_app_data(ssl_.get(), static_cast<SessionObserver*>(this));
   SSL_set_accept_state(ssl_.get());
+  set_ask(ask);
+}
+
+void Engine::set_ask(unsigned ask) {
+  ask_ = ask;
+  if (!ssl_) return;
+  if (ask_ & kAskServername) context_->EnableClientHello();
+  // Called on full handshakes only; returns at once unless OCSP is asked for.
+  if (ask_ & kAskOcsp) SSL_set_cert_cb(ssl_.get(), OnCertificate, this);
 }
 
 Engine::~Engine() { Finish(TransportEnd::kLocal); }
@@ -112,10 +121,100 @@ void Engine::OnSessionCached(SSL_SESSION* sess) {
   if (SSL_SESSION_up_ref(sess) == 1) added_sessions_.emplace_back(sess);
 }
 
-bool Engine::OnCacheMiss(const std::string& id) {
-  if (lookup_done_) return false;
+int Engine::OnClientHello(SSL* ssl, int* alert) {
+  // 1. SNI, first: the host name's context must be in force before OpenSSL looks the offered session up,
+  // so that the session id context it compares (ssl_get_prev_session) is that name's.
+  if (sni_ == Step::kNone) {
+    servername_ = OfferedServerName(ssl);
+    if (!servername_.empty() && (ask_ & kAskServername)) {
+      sni_ = Step::kPending;
+      return SSL_CLIENT_HELLO_RETRY;
+    }
+    sni_ = Step::kDone;
+    if (!servername_.empty()) {
+      if (std::shared_ptr<ContextCore> named = context_->FindName(servername_)) UseContext(ssl, std::move(named));
+    }
+  } else if (sni_ == Step::kAnswered) {
+    sni_ = Step::kDone;
+    if (!abort_reason_.empty()) {
+      *alert = SSL_AD_UNRECOGNIZED_NAME;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    if (sni_answer_) UseContext(ssl, std::move(sni_answer_));
+  }
+  // 2. The store: an internal cache hit goes on without JavaScript; a miss asks the store, once.
+  if (!context_->store_enabled() || lookup_done_) return SSL_CLIENT_HELLO_SUCCESS;
+  bool tls13 = false;
+  std::string id = OfferedSessionId(ssl, &tls13);
+  if (id.empty() || context_->Indexed(id)) return SSL_CLIENT_HELLO_SUCCESS;
   lookup_id_ = id;
   lookup_pending_ = true;
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+void Engine::UseContext(SSL* ssl, std::shared_ptr<ContextCore> context) {
+  if (context.get() == context_.get()) return;
+  SSL_CTX* c = context->ctx();
+  if (SSL_set_SSL_CTX(ssl, c) != c) return;  // out of memory: the listening context stays
+  if (keylog_) {
+    if (active_) active_->KeylogRef(-1);
+    context->KeylogRef(1);
+  }
+  active_ = std::move(context);
+  // SSL_set_SSL_CTX takes the certificates and the session id context; the rest of what a context
+  // decides was copied into the SSL by SSL_new, so it is taken over here (as nginx does).
+  SSL_set_verify(ssl, SSL_CTX_get_verify_mode(c), SSL_CTX_get_verify_callback(c));
+  SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(c));
+  STACK_OF(X509_NAME)* names = SSL_CTX_get_client_CA_list(c);
+  SSL_set_client_CA_list(ssl, names != nullptr ? SSL_dup_CA_list(names) : nullptr);
+  SSL_set_min_proto_version(ssl, SSL_CTX_get_min_proto_version(c));
+  SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(c));
+  // The certificate callback lived in the SSL's certificate set, which the switch replaced.
+  if (ask_ & kAskOcsp) SSL_set_cert_cb(ssl, OnCertificate, this);
+}
+
+unsigned Engine::ResolveServername(std::shared_ptr<ContextCore> context, const std::string* error) {
+  if (sni_ != Step::kPending) return 0;
+  sni_ = Step::kAnswered;
+  sni_answer_ = std::move(context);
+  if (error != nullptr) abort_reason_ = error->empty() ? "SNICallback failed" : *error;
+  return Advance();
+}
+
+int Engine::OnCertificate(SSL* ssl, void* arg) {
+  auto* self = static_cast<Engine*>(arg);
+  if (self->ocsp_ == Step::kAnswered) {
+    self->ocsp_ = Step::kDone;
+    return self->abort_reason_.empty() ? 1 : 0;
+  }
+  if (!(self->ask_ & kAskOcsp) || self->ocsp_ != Step::kNone ||
+      SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp) {
+    return 1;
+  }
+  X509* cert = SSL_get_certificate(ssl);
+  if (cert == nullptr) return 1;
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  if (len > 0) self->ocsp_cert_.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  if (self->ocsp_cert_.empty()) return 1;
+  ContextCore* owner = self->active_ ? self->active_.get() : self->context_.get();
+  self->ocsp_issuer_ = owner->IssuerDer(cert);
+  self->ocsp_ = Step::kPending;
+  return -1;  // SSL_ERROR_WANT_X509_LOOKUP: asked again once JS answered
+}
+
+unsigned Engine::ResolveOcsp(const std::string& response, const std::string* error) {
+  if (ocsp_ != Step::kPending) return 0;
+  ocsp_ = Step::kAnswered;
+  ocsp_response_ = response;
+  if (error != nullptr) abort_reason_ = error->empty() ? "OCSPRequest failed" : *error;
+  return Advance();
+}
+
+bool Engine::StapledResponse(std::string* out) {
+  if (!(ask_ & kAskOcsp) || ocsp_ == Step::kNone) return false;
+  *out = ocsp_response_;
   return true;
 }
 
@@ -132,6 +231,8 @@ void Engine::SetKeylog(bool on) {
   if (on == keylog_ || (on && !ssl_)) return;
   keylog_ = on;
   context_->KeylogRef(on ? 1 : -1);
+  // OpenSSL asks the SSL's current SSL_CTX for the keylog callback: after an SNI switch, the name's.
+  if (active_) active_->KeylogRef(on ? 1 : -1);
 }
 
 unsigned Engine::ResolveLookup(const unsigned char* der, size_t len, bool* accepted) {
@@ -141,7 +242,9 @@ unsigned Engine::ResolveLookup(const unsigned char* der, size_t len, bool* accep
     ErrorQueueGuard guard;
     const unsigned char* p = der;
     SessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(len)));
-    *accepted = sess && p == der + len && context_->AddStoredSession(sess.get(), lookup_id_);
+    // The host name's session id context: a session of another name (or other rules) is rejected.
+    const std::string& sid_ctx = (active_ ? active_ : context_)->session_id_context();
+    *accepted = sess && p == der + len && context_->AddStoredSession(sess.get(), lookup_id_, sid_ctx);
   }
   lookup_pending_ = false;
   lookup_done_ = true;
@@ -162,13 +265,14 @@ void Engine::Receive(const char* data, size_t len) {
 unsigned Engine::Fail(unsigned events, const char* fallback) {
   fatal_ = true;
   error_ = TakeOpenSslError(fallback);
+  if (!abort_reason_.empty()) error_ = abort_reason_;  // JS's reason, not OpenSSL's "callback failed"
   events |= kFatal;
   if (PendingCiphertext() > 0) events |= kCiphertext;  // the alert
   return events;
 }
 
 unsigned Engine::Advance() {
-  if (!ssl_ || fatal_ || lookup_pending_) return 0;
+  if (!ssl_ || fatal_ || waiting()) return 0;
   ErrorQueueGuard guard;
   unsigned events = 0;
   if (!handshake_done_) {
@@ -176,7 +280,9 @@ unsigned Engine::Advance() {
     if (r != 1) {
       int err = SSL_get_error(ssl_.get(), r);
       if (err == SSL_ERROR_WANT_CLIENT_HELLO_CB)
-        events |= kLookup;
+        events |= sni_ == Step::kPending ? kServername : kLookup;
+      else if (err == SSL_ERROR_WANT_X509_LOOKUP && ocsp_ == Step::kPending)
+        events |= kOcsp;
       else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
         return Fail(events, "handshake failed");
       return events | (PendingCiphertext() > 0 ? static_cast<unsigned>(kCiphertext) : 0u);
@@ -312,7 +418,7 @@ const Outcome& Engine::Finish(TransportEnd how, const char* sys_code) {
     if (policy_ == UncleanPolicy::kKeep) {
       SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     } else {
-      SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
+      SSL_CTX* ctx = context_->ctx();  // the cache (session_ctx), whichever host name's context is in force
       for (const SessionPtr& sess : added_sessions_) {
         SSL_CTX_remove_session(ctx, sess.get());
         if (context_->store_enabled()) store_deletes_.push_back(IdOf(sess.get()));

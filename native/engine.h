@@ -50,6 +50,14 @@ enum EngineEvent : unsigned {
   kCiphertext = 1u << 4,     // ciphertext is waiting to be sent
   kLookup = 1u << 5,         // the handshake waits for the store: lookup_id(), then ResolveLookup()
   kStoreWork = 1u << 6,      // sessions to write to the store or delete from it: TakeStoreWork()
+  kServername = 1u << 7,     // the handshake waits for JS to pick the host name's context: ResolveServername()
+  kOcsp = 1u << 8,           // the handshake waits for JS's OCSP response: ocsp_certificate(), ResolveOcsp()
+};
+
+// What the owner asks JavaScript during the handshake (the handshake is suspended meanwhile).
+enum EngineAsk : unsigned {
+  kAskServername = 1u << 0,  // SNICallback: the context for the ClientHello's host name
+  kAskOcsp = 1u << 1,        // OCSPRequest: the response to staple, when the client asks for one
 };
 
 // A session for the store (write-behind): its id, DER and remaining lifetime.
@@ -71,7 +79,8 @@ struct SessionInfo {
 
 class Engine final : public SessionObserver {
  public:
-  Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy);  // throws TlsError
+  // `ask`: EngineAsk bits.
+  Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy, unsigned ask = 0);  // throws TlsError
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -91,6 +100,19 @@ class Engine final : public SessionObserver {
   unsigned ResolveLookup(const unsigned char* der, size_t len, bool* accepted);
   const std::string& lookup_id() const { return lookup_id_; }
   bool lookup_pending() const { return lookup_pending_; }
+  // Waits for any answer (the store, a host name's context, an OCSP response).
+  bool waiting() const { return lookup_pending_ || sni_ == Step::kPending || ocsp_ == Step::kPending; }
+  // SNI: the host name the ClientHello asked for (kServername); the answer is the context to use (null:
+  // the listening one), or `error` to fail the handshake with that reason. The events of going on.
+  const std::string& servername() const { return servername_; }
+  // What to ask JS from now on (EngineAsk bits); the host name is asked only before the ClientHello came.
+  void set_ask(unsigned ask);
+  unsigned ResolveServername(std::shared_ptr<ContextCore> context, const std::string* error);
+  // OCSP: the certificate (DER) to answer for and its issuer (DER, empty if unknown), after kOcsp; the
+  // answer is the DER response (empty: none) or `error` to fail the handshake.
+  const std::string& ocsp_certificate() const { return ocsp_cert_; }
+  const std::string& ocsp_issuer() const { return ocsp_issuer_; }
+  unsigned ResolveOcsp(const std::string& response, const std::string* error);
   // What the store must hear of: new sessions, and ids that left the cache for good (remove by the
   // drop policy, a fatal error). Empty unless the context has a store.
   void TakeStoreWork(std::vector<StoreWrite>* writes, std::vector<std::string>* deletes);
@@ -130,7 +152,9 @@ class Engine final : public SessionObserver {
   // Remembers the sessions this connection added to the cache, so that the "drop" policy can remove
   // every one (TLS 1.3 adds one per ticket).
   void OnSessionCached(SSL_SESSION* sess) override;
-  bool OnCacheMiss(const std::string& id) override;
+  int OnClientHello(SSL* ssl, int* alert) override;
+  ContextCore* CacheOwner() override { return context_.get(); }
+  bool StapledResponse(std::string* out) override;
   void OnKeylog(const char* line) override;
 
   // Collects this connection's NSS key log lines (each with its newline) while on; holds the context's
@@ -140,12 +164,19 @@ class Engine final : public SessionObserver {
   std::vector<std::string> TakeKeylog() { return std::move(keylog_lines_); }
 
  private:
+  enum class Step : uint8_t { kNone, kPending, kAnswered, kDone };
+  static int OnCertificate(SSL* ssl, void* arg);
+  // Switches the SSL to a host name's context: its certificates, client-certificate rules, protocol
+  // range and session id context (so a session never resumes under another name's rules). Sessions
+  // stay in the listening context's cache (OpenSSL's session_ctx).
+  void UseContext(SSL* ssl, std::shared_ptr<ContextCore> context);
   void Decide(TransportEnd how, const char* sys_code);
   unsigned Fail(unsigned events, const char* fallback);
   unsigned ReadPlaintext(unsigned events);
   SessionInfo Info() const;
 
-  std::shared_ptr<ContextCore> context_;
+  std::shared_ptr<ContextCore> context_;    // the listening context: its cache holds the sessions
+  std::shared_ptr<ContextCore> active_;     // the host name's context the SSL switched to, if any
   std::shared_ptr<BIO_METHOD> out_method_;  // outlives ssl_ (declared before it)
   SslPtr ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_ (a memory BIO)
@@ -159,6 +190,13 @@ class Engine final : public SessionObserver {
   std::string lookup_id_;  // the session id the store is asked for
   bool lookup_pending_ = false;
   bool lookup_done_ = false;  // asked once: a second ClientHello callback goes on
+  unsigned ask_ = 0;
+  Step sni_ = Step::kNone;
+  std::string servername_;
+  std::shared_ptr<ContextCore> sni_answer_;
+  Step ocsp_ = Step::kNone;
+  std::string ocsp_cert_, ocsp_issuer_, ocsp_response_;
+  std::string abort_reason_;  // JS failed the handshake (SNICallback or OCSPRequest error)
   std::vector<StoreWrite> store_writes_;
   std::vector<std::string> store_deletes_;
   std::vector<std::string> keylog_lines_;

@@ -122,7 +122,58 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::TakeStoreWork>("takeStoreWork"),
                          InstanceMethod<&EngineWrap::Live>("live"),
                          InstanceMethod<&EngineWrap::SetKeylog>("setKeylog"),
+                         InstanceMethod<&EngineWrap::Servername>("servername"),
+                         InstanceMethod<&EngineWrap::ResolveServername>("resolveServername"),
+                         InstanceMethod<&EngineWrap::OcspRequest>("ocspRequest"),
+                         InstanceMethod<&EngineWrap::ResolveOcsp>("resolveOcsp"),
+                         InstanceMethod<&EngineWrap::SetAsk>("setAsk"),
                      });
+}
+
+unsigned ResolveServernameFromJs(Engine& engine, const Napi::Value& context, const Napi::Value& error) {
+  std::shared_ptr<ContextCore> core;
+  if (!context.IsNull() && !context.IsUndefined()) core = SecureContextWrap::CoreOf(context);
+  std::string reason;
+  bool failed = error.IsString();
+  if (failed) reason = error.As<Napi::String>().Utf8Value();
+  return engine.ResolveServername(std::move(core), failed ? &reason : nullptr);
+}
+
+unsigned ResolveOcspFromJs(Engine& engine, const Napi::Value& response, const Napi::Value& error) {
+  std::string der = response.IsBuffer() ? BytesOf(response) : std::string();
+  std::string reason;
+  bool failed = error.IsString();
+  if (failed) reason = error.As<Napi::String>().Utf8Value();
+  return engine.ResolveOcsp(der, failed ? &reason : nullptr);
+}
+
+Napi::Value EngineWrap::Servername(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), engine_->servername());
+}
+
+// resolveServername(context | null, error?) -> EngineResult
+Napi::Value EngineWrap::ResolveServername(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), ResolveServernameFromJs(*engine_, info[0], info[1]));
+}
+
+// ocspRequest() -> [certificate, issuer | null]
+Napi::Value EngineWrap::OcspRequest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, CopyBuffer(env, engine_->ocsp_certificate()));
+  out.Set(1u, engine_->ocsp_issuer().empty() ? env.Null() : CopyBuffer(env, engine_->ocsp_issuer()));
+  return out;
+}
+
+// setAsk(bits): what to ask JS from now on (EngineAsk).
+Napi::Value EngineWrap::SetAsk(const Napi::CallbackInfo& info) {
+  engine_->set_ask(info[0].ToNumber().Uint32Value() & (kAskServername | kAskOcsp));
+  return info.Env().Undefined();
+}
+
+// resolveOcsp(response | null, error?) -> EngineResult
+Napi::Value EngineWrap::ResolveOcsp(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), ResolveOcspFromJs(*engine_, info[0], info[1]));
 }
 
 // new Engine(context, policy)
@@ -131,8 +182,9 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
   uint32_t code = info[1].ToNumber().Uint32Value();
   if (code > static_cast<uint32_t>(UncleanPolicy::kDrop)) throw Napi::RangeError::New(info.Env(), "bad policy");
   auto policy = static_cast<UncleanPolicy>(code);
+  unsigned ask = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() & (kAskServername | kAskOcsp) : 0;
   try {
-    engine_ = std::make_unique<Engine>(std::move(core), policy);
+    engine_ = std::make_unique<Engine>(std::move(core), policy, ask);
   } catch (const TlsError& e) {
     throw ToJsError(info.Env(), e);
   }

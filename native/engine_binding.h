@@ -26,11 +26,15 @@ Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine);
 
 // The key log lines as Buffers (lib/binding.ts EngineResult[5]).
 Napi::Array KeylogToJs(Napi::Env env, const std::vector<std::string>& lines);
+// The answers JS gives a suspended handshake, as both JS handles take them: (context | null, error?)
+// for SNI, (response | null, error?) for OCSP. Return the engine's events.
+unsigned ResolveServernameFromJs(Engine& engine, const Napi::Value& context, const Napi::Value& error);
+unsigned ResolveOcspFromJs(Engine& engine, const Napi::Value& response, const Napi::Value& error);
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit EngineWrap(const Napi::CallbackInfo& info);  // (context, policy)
+  explicit EngineWrap(const Napi::CallbackInfo& info);  // (context, policy, ask)
 
  private:
   Napi::Value Feed(const Napi::CallbackInfo& info);
@@ -43,6 +47,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value LookupId(const Napi::CallbackInfo& info);
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   Napi::Value TakeStoreWork(const Napi::CallbackInfo& info);
+  Napi::Value Servername(const Napi::CallbackInfo& info);
+  Napi::Value ResolveServername(const Napi::CallbackInfo& info);
+  Napi::Value OcspRequest(const Napi::CallbackInfo& info);
+  Napi::Value ResolveOcsp(const Napi::CallbackInfo& info);
+  Napi::Value SetAsk(const Napi::CallbackInfo& info);
   Napi::Value Live(const Napi::CallbackInfo& info);
   Napi::Value SetKeylog(const Napi::CallbackInfo& info);
   // [events, ciphertext | undefined, plaintext | undefined, error | undefined, (resolveLookup's flag),

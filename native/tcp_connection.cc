@@ -20,7 +20,8 @@ struct TcpConnection::WriteReq {
   Bytes data;
 };
 
-TcpConnection::TcpConnection(TcpServer* server) : server_(server), engine_(server->context(), server->limits().policy) {
+TcpConnection::TcpConnection(TcpServer* server)
+    : server_(server), engine_(server->context(), server->limits().policy, server->ask()) {
   if (server->keylog()) engine_.SetKeylog(true);
 }
 
@@ -131,6 +132,8 @@ void TcpConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 void TcpConnection::Handle(unsigned events) {
   if (events & kStoreWork) server_->ReportStoreWork(engine_);
   if (events & kLookup) server_->AskStore(this, engine_.lookup_id());
+  if (events & kServername) server_->AskServername(this, engine_.servername());
+  if (events & kOcsp) server_->AskOcsp(this, engine_.ocsp_certificate(), engine_.ocsp_issuer());
   bool secured = (events & kHandshakeDone) != 0;
   if (secured) Enter(State::kOpen);
   if (events & kFatal) {
@@ -325,7 +328,7 @@ int TcpConnection::SetKeepAlive(bool on, unsigned delay_s) {
 void TcpConnection::Close(TransportEnd how, const char* sys_code) {
   if (Gone()) return;
   engine_.Finish(how, sys_code);  // decides the outcome unless something already did
-  if (engine_.lookup_pending()) server_->ForgetLookup(this);
+  if (engine_.waiting()) server_->ForgetLookup(this);
   Enter(State::kClosing);
   ReadStop();
   uv_timer_stop(&timer_);
@@ -339,6 +342,18 @@ bool TcpConnection::ResolveLookup(const unsigned char* der, size_t len) {
   unsigned events = engine_.ResolveLookup(der, len, &accepted);
   server_->Guard([&] { Handle(events); });
   return accepted;
+}
+
+void TcpConnection::ResolveServername(const Napi::Value& context, const Napi::Value& error) {
+  if (Gone()) return;
+  unsigned events = ResolveServernameFromJs(engine_, context, error);  // may throw a TypeError to JS
+  server_->Guard([&] { Handle(events); });
+}
+
+void TcpConnection::ResolveOcsp(const Napi::Value& response, const Napi::Value& error) {
+  if (Gone()) return;
+  unsigned events = ResolveOcspFromJs(engine_, response, error);
+  server_->Guard([&] { Handle(events); });
 }
 
 const Outcome& TcpConnection::Destroy() {

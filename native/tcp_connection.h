@@ -55,6 +55,9 @@ class TcpConnection {
   const Outcome& Destroy();
   // The store answered the lookup the handshake waits for (null: no session): true when it was taken.
   bool ResolveLookup(const unsigned char* der, size_t len);
+  // JS's answers to SNICallback and OCSPRequest (see engine_binding.h).
+  void ResolveServername(const Napi::Value& context, const Napi::Value& error);
+  void ResolveOcsp(const Napi::Value& response, const Napi::Value& error);
 
  private:
   struct WriteReq;

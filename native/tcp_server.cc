@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "addon_data.h"
 #include "binding_util.h"
@@ -33,6 +34,9 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::ResolveLookup>("resolveLookup"),
                          InstanceMethod<&TcpServer::SetRef>("setRef"),
                          InstanceMethod<&TcpServer::SetKeylog>("setKeylog"),
+                         InstanceMethod<&TcpServer::SetAsk>("setAsk"),
+                         InstanceMethod<&TcpServer::ResolveServername>("resolveServername"),
+                         InstanceMethod<&TcpServer::ResolveOcsp>("resolveOcsp"),
                      });
 }
 
@@ -82,6 +86,8 @@ TcpServer::TcpServer(const Napi::CallbackInfo& info) : ObjectWrap(info), read_bu
   callbacks_.close = Callback(cb, "close");
   callbacks_.lookup = Callback(cb, "lookup");
   callbacks_.store_work = Callback(cb, "storeWork");
+  callbacks_.servername = Callback(cb, "servername");
+  callbacks_.ocsp = Callback(cb, "ocsp");
   callbacks_.read = Callback(cb, "read");
   callbacks_.end = Callback(cb, "end");
   callbacks_.drain = Callback(cb, "drain");
@@ -104,7 +110,8 @@ TcpServer::~TcpServer() {
 void TcpServer::RefCallbacks(bool strong) {
   for (Napi::FunctionReference* r :
        {&callbacks_.connection, &callbacks_.client_error, &callbacks_.close, &callbacks_.lookup, &callbacks_.store_work,
-        &callbacks_.read, &callbacks_.end, &callbacks_.drain, &callbacks_.closed, &callbacks_.keylog}) {
+        &callbacks_.servername, &callbacks_.ocsp, &callbacks_.read, &callbacks_.end, &callbacks_.drain,
+        &callbacks_.closed, &callbacks_.keylog}) {
     strong ? r->Ref() : r->Unref();
   }
 }
@@ -294,13 +301,70 @@ void TcpServer::ReportClientError(const Outcome& o, const std::string& address, 
         Napi::Number::New(env, port)});
 }
 
-void TcpServer::AskStore(TcpConnection* conn, const std::string& id) {
-  if (exiting()) return;  // no answer will come: the handshake timeout or the teardown ends it
+void TcpServer::Ask(TcpConnection* conn, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  Napi::Env env = Env();
   double token = next_lookup_++;
   lookups_[token] = conn;
+  std::vector<napi_value> all{Napi::Number::New(env, token)};
+  all.insert(all.end(), args.begin(), args.end());
+  napi_value r = nullptr;
+  napi_make_callback(env, nullptr, env.Global(), fn.Value(), all.size(), all.data(), &r);
+  // As Call(): a JS exception becomes uncaught, a stopped environment is noticed.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value exception = nullptr;
+    napi_get_and_clear_last_exception(env, &exception);
+    if (!CanCallJs()) {
+      exiting_ = true;
+    } else if (exception != nullptr) {
+      napi_fatal_exception(env, exception);
+    }
+  }
+}
+
+void TcpServer::AskStore(TcpConnection* conn, const std::string& id) {
+  if (exiting()) return;  // no answer will come: the handshake timeout or the teardown ends it
+  Napi::HandleScope scope(Env());
+  Ask(conn, callbacks_.lookup, {CopyBuffer(Env(), id)});
+}
+
+void TcpServer::AskServername(TcpConnection* conn, const std::string& servername) {
+  if (exiting()) return;
+  Napi::HandleScope scope(Env());
+  Ask(conn, callbacks_.servername, {Napi::String::New(Env(), servername)});
+}
+
+void TcpServer::AskOcsp(TcpConnection* conn, const std::string& cert, const std::string& issuer) {
+  if (exiting()) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Call(env.Global(), callbacks_.lookup.Value(), {Napi::Number::New(env, token), CopyBuffer(env, id)});
+  Ask(conn, callbacks_.ocsp, {CopyBuffer(env, cert), issuer.empty() ? env.Null() : CopyBuffer(env, issuer)});
+}
+
+TcpConnection* TcpServer::TakeAsker(const Napi::Value& token) {
+  auto it = lookups_.find(token.ToNumber().DoubleValue());
+  if (it == lookups_.end()) return nullptr;  // the connection is gone
+  TcpConnection* conn = it->second;
+  lookups_.erase(it);
+  return conn;
+}
+
+// setAsk(bits): what new connections ask JS (EngineAsk: 1 SNICallback, 2 OCSPRequest).
+Napi::Value TcpServer::SetAsk(const Napi::CallbackInfo& info) {
+  ask_ = info[0].ToNumber().Uint32Value() & (kAskServername | kAskOcsp);
+  return info.Env().Undefined();
+}
+
+// resolveServername(token, context | null, error?): SNICallback's answer. Nothing for a connection gone by now.
+Napi::Value TcpServer::ResolveServername(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = TakeAsker(info[0])) conn->ResolveServername(info[1], info[2]);
+  return info.Env().Undefined();
+}
+
+// resolveOcsp(token, response | null, error?): OCSPRequest's answer.
+Napi::Value TcpServer::ResolveOcsp(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = TakeAsker(info[0])) conn->ResolveOcsp(info[1], info[2]);
+  return info.Env().Undefined();
 }
 
 void TcpServer::ForgetLookup(TcpConnection* conn) {
@@ -316,10 +380,8 @@ void TcpServer::ForgetLookup(TcpConnection* conn) {
 // that is gone by now.
 Napi::Value TcpServer::ResolveLookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto it = lookups_.find(info[0].ToNumber().DoubleValue());
-  if (it == lookups_.end()) return env.Undefined();  // the connection is gone
-  TcpConnection* conn = it->second;
-  lookups_.erase(it);
+  TcpConnection* conn = TakeAsker(info[0]);
+  if (conn == nullptr) return env.Undefined();  // the connection is gone
   bool accepted = false;
   if (info[1].IsBuffer()) {
     auto der = info[1].As<Napi::Buffer<unsigned char>>();

@@ -35,6 +35,8 @@ struct ServerCallbacks {
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone
   Napi::FunctionReference lookup;        // (token, sessionId): ask the store; answer with resolveLookup(token, der)
   Napi::FunctionReference store_work;    // (writes, deletes): sessions for the store (lib/binding.ts NativeStoreWork)
+  Napi::FunctionReference servername;    // (token, servername): SNICallback; answer with resolveServername
+  Napi::FunctionReference ocsp;          // (token, certificate, issuer | null): OCSPRequest; answer with resolveOcsp
   // Per connection, with the receiver returned by `connection` as `this`:
   Napi::FunctionReference read;    // (plaintext) -> false to pause reading
   Napi::FunctionReference end;     // (): close_notify received
@@ -94,6 +96,9 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   void Forget(TcpConnection* conn);  // a connection finished closing
   // The store: a handshake waits for the answer to a lookup; sessions to write or delete.
   void AskStore(TcpConnection* conn, const std::string& id);
+  void AskServername(TcpConnection* conn, const std::string& servername);
+  void AskOcsp(TcpConnection* conn, const std::string& cert, const std::string& issuer);
+  unsigned ask() const { return ask_; }  // EngineAsk bits for new connections
   void ForgetLookup(TcpConnection* conn);
   void ReportStoreWork(Engine& engine);
 
@@ -114,6 +119,12 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value ResolveLookup(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);
   Napi::Value SetKeylog(const Napi::CallbackInfo& info);
+  Napi::Value SetAsk(const Napi::CallbackInfo& info);
+  Napi::Value ResolveServername(const Napi::CallbackInfo& info);
+  Napi::Value ResolveOcsp(const Napi::CallbackInfo& info);
+  // Registers a suspended handshake under a new token and calls `fn` with (token, args...).
+  void Ask(TcpConnection* conn, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  TcpConnection* TakeAsker(const Napi::Value& token);
   void StartServing(Napi::Env env);
   void CloseListener();
   void CloseAll();
@@ -128,13 +139,14 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   bool unref_ = false;            // server.unref(): the listener does not keep the loop alive
   bool exiting_ = false;
   bool keylog_ = false;  // someone listens for 'keylog'
+  unsigned ask_ = 0;
   std::shared_ptr<ContextCore> context_;
   ServerLimits limits_;
   ServerCounters* counters_ = nullptr;  // in counters_ref_'s memory
   Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
   std::list<TcpConnection*> connections_;
-  std::unordered_map<double, TcpConnection*> lookups_;  // by token, while a handshake waits for the store
+  std::unordered_map<double, TcpConnection*> lookups_;  // by token, while a handshake waits for JS (store, SNI, OCSP)
   double next_lookup_ = 1;
   std::unique_ptr<char[]> read_buf_;  // one per server: every read is consumed before the next
   napi_async_cleanup_hook_handle cleanup_ = nullptr;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 
-import { TLSConnection, wrap } from '../lib';
+import { TLSConnection, generateCertificate, wrap } from '../lib';
 import { CERT, HOST, delay, echo, sClient, until, useServerFixture, within } from './server-helpers';
 
 const fx = useServerFixture();
@@ -52,6 +52,19 @@ describe('keylog', () => {
     expect(sorted(got.map((g) => g.line))).toEqual(sorted(again.lines));
     expect(got.every((g) => g.conn === connections[1])).toBe(true);
   });
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)(
+    '%s: a connection switched to a host name context (SNI) logs too',
+    async (v) => {
+      const named = generateCertificate({ commonName: 'named.test', altNames: ['named.test'] });
+      const got: string[] = [];
+      const { server, port } = await fx.start({ contexts: { 'named.test': named } }, echo);
+      server.on('keylog', (line) => got.push(line.toString('latin1')));
+      const c = await clientLines(port, { minVersion: v, maxVersion: v, servername: 'named.test' });
+      expect(c.lines.length).toBeGreaterThan(0);
+      expect(sorted(got)).toEqual(sorted(c.lines));
+    },
+  );
 
   test('lines come before secureConnection, with the connection it then hands out', async () => {
     const order: string[] = [];
