@@ -1,6 +1,6 @@
 // ticketKeys / getTicketKeys / setTicketKeys for `tickets: true`: node:tls's 48-byte layout and ticket
 // format, rotation, and the same keys in every thread of a shared context.
-import { randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -14,6 +14,58 @@ const VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
 /** The key name a ticket starts with is the first 16 bytes of the key: the session carries the ticket. */
 const issuedWith = (session: Buffer, keys: Buffer) => session.includes(keys.subarray(0, 16));
+
+/** One DER element at `at`: its tag and where its value starts and ends. */
+function der(b: Buffer, at: number): { tag: number; start: number; end: number } {
+  let len = b[at + 1];
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = b.readUIntBE(start, n);
+    start += n;
+  }
+  return { tag: b[at], start, end: start + len };
+}
+
+/**
+ * The session id context sealed inside the node-format ticket a client session carries (the ticket is a DER
+ * OCTET STRING starting with the key name; name, IV, AES-128-CBC ciphertext of the SSL_SESSION, HMAC-SHA256).
+ */
+function ticketSessionIdContext(session: Buffer, keys: Buffer): Buffer {
+  const at = session.indexOf(keys.subarray(0, 16));
+  const len = session[at - 3] === 0x04 && session[at - 2] === 0x81 ? session[at - 1] : session.readUInt16BE(at - 2);
+  const ticket = session.subarray(at, at + len);
+  const mac = createHmac('sha256', keys.subarray(16, 32))
+    .update(ticket.subarray(0, len - 32))
+    .digest();
+  if (!mac.equals(ticket.subarray(len - 32))) throw new Error('ticket HMAC mismatch');
+  const d = createDecipheriv('aes-128-cbc', keys.subarray(32, 48), ticket.subarray(16, 32));
+  const sess = Buffer.concat([d.update(ticket.subarray(32, len - 32)), d.final()]);
+  // SSL_SESSION ::= SEQUENCE { ..., sid_ctx [4] EXPLICIT OCTET STRING OPTIONAL, ... }
+  const seq = der(sess, 0);
+  for (let i = seq.start; i < seq.end; i = der(sess, i).end) {
+    const el = der(sess, i);
+    if (el.tag === 0xa4) {
+      const inner = der(sess, el.start);
+      return sess.subarray(inner.start, inner.end);
+    }
+  }
+  return Buffer.alloc(0);
+}
+
+/**
+ * The session id context a node:tls server that binds sessions to the server name gives each connection:
+ * SHA-256 over its sessionIdContext, a zero byte and the client's SNI name as sent ("" without SNI).
+ */
+const nameBound = (sessionIdContext: string, servername: string) =>
+  createHash('sha256').update(`${sessionIdContext}\0${servername}`).digest();
+
+/** Node.js releases measured here, and whether their node:tls servers bind sessions to the server name. */
+const BINDS_SESSIONS_TO_SERVER_NAME: Record<string, boolean> = {
+  'v20.20.2': false,
+  'v22.23.5': true,
+  'v24.22.3': true,
+};
 
 describe('ticket keys', () => {
   test.each(VERSIONS)("%s: two servers with the same ticketKeys resume each other's tickets", async (v) => {
@@ -80,7 +132,13 @@ describe('ticket keys', () => {
     expect((await visit(control.port, 'TLSv1.2', kept.session)).reused).toBe(true);
   });
 
-  test.each(VERSIONS)('%s: interop with node:tls given the same ticketKeys and sessionIdContext', async (v) => {
+  // node:tls in Node.js 22.23.5 and 24.22.3 (not 20.20.2) binds a server's sessions to the client's SNI name:
+  // TLSWrap::BindSessionsToServerName (from its ClientHello callback) sets each connection's session id context
+  // to SHA-256(sessionIdContext || 0x00 || servername), and that is what its tickets carry. OpenSSL resumes a
+  // ticket only under the session id context it was issued in, so a server of ours given the same raw
+  // `sessionIdContext` no longer shares tickets with such a node:tls server (either way); given the derived
+  // context (for the name its clients send) it does. Which one node:tls uses is read from its ticket.
+  test.each(VERSIONS)('%s: interop with node:tls given the same ticketKeys and session id context', async (v) => {
     const ticketKeys = randomBytes(48);
     const sessionIdContext = 'interop';
     const node = tls.createServer({ cert: CERT.cert, key: CERT.key, ticketKeys, sessionIdContext }, (s) => s.pipe(s));
@@ -88,9 +146,25 @@ describe('ticket keys', () => {
     await once(node, 'listening');
     try {
       const nodePort = (node.address() as { port: number }).port;
-      const ours = await fx.start({ tickets: true, ticketKeys, sessionIdContext }, echo);
       const fromNode = await visit(nodePort, v);
       expect(issuedWith(fromNode.session, ticketKeys)).toBe(true);
+      const nodeContext = ticketSessionIdContext(fromNode.session, ticketKeys);
+      const bound = nameBound(sessionIdContext, ''); // visit() connects to an address: no SNI
+      // One of the two known behaviours, and the measured one on the releases we test on.
+      expect([sessionIdContext, bound.toString('latin1')]).toContain(nodeContext.toString('latin1'));
+      const binds = nodeContext.equals(bound);
+      if (process.version in BINDS_SESSIONS_TO_SERVER_NAME) {
+        expect(binds).toBe(BINDS_SESSIONS_TO_SERVER_NAME[process.version]);
+      }
+
+      // The same raw sessionIdContext: tickets go both ways only where node:tls does not bind.
+      const raw = await fx.start({ tickets: true, ticketKeys, sessionIdContext }, echo);
+      expect((await visit(raw.port, v, fromNode.session)).reused).toBe(!binds);
+      const fromRaw = await visit(raw.port, v);
+      expect((await visit(nodePort, v, fromRaw.session)).reused).toBe(!binds);
+
+      // The context node:tls gives these connections: tickets go both ways on every version.
+      const ours = await fx.start({ tickets: true, ticketKeys, sessionIdContext: nodeContext }, echo);
       expect((await visit(ours.port, v, fromNode.session)).reused).toBe(true);
       const fromUs = await visit(ours.port, v);
       expect((await visit(nodePort, v, fromUs.session)).reused).toBe(true);
