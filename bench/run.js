@@ -339,8 +339,9 @@ function callgrindLines(results) {
   for (const c of results.callgrind) {
     const label = labelOf(results, c.id);
     const what = `TLS${c.tls} ${pad(CALLGRIND_MODES[c.mode] || c.mode, 44)}`;
+    const jit = c.jitPerConnection ? `  (+${c.jitPerConnection.toLocaleString('en')} in V8's background JIT, left out)` : '';
     out.push(c.error ? `  ${pad(label, 32)} ${what} error: ${c.error.split('\n')[0]}`
-      : `  ${pad(label, 32)} ${what} ${lpad(c.irPerConnection.toLocaleString('en'), 10)} Ir${Number.isFinite(c.vsC) ? `  ${fmt(c.vsC, 2)}x C` : ''}`);
+      : `  ${pad(label, 32)} ${what} ${lpad(c.irPerConnection.toLocaleString('en'), 10)} Ir${Number.isFinite(c.vsC) ? `  ${fmt(c.vsC, 2)}x C` : ''}${jit}`);
   }
   return out;
 }
