@@ -143,7 +143,7 @@ void TcpConnection::Handle(unsigned events) {
   if (Gone()) return;
   if (secured) Secure();
   if (Gone() || !receiver_ || server_->exiting()) {
-    engine_.plaintext().Reset();
+    engine_.plaintext().Reset(0);
     return;
   }
   if (events & kPlaintext) {
@@ -151,7 +151,7 @@ void TcpConnection::Handle(unsigned events) {
     Napi::HandleScope scope(env);
     Bytes& plain = engine_.plaintext();
     Napi::Buffer<char> chunk = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
-    plain.Reset();
+    plain.Reset(0);  // an idle connection keeps no plaintext buffer; the next read allocates one
     if (!CallJs(server_->callbacks().read, {chunk})) ReadStop();
   }
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
