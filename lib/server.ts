@@ -149,7 +149,15 @@ export function statsOf(counters: Float64Array): ServerStats {
 
 /** The native server's calls into JS, registered once (native/tcp_server.h ServerCallbacks). */
 interface NativeServerCallbacks {
-  connection(handle: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport;
+  /** `first`: plaintext that arrived with the client's Finished (one call instead of two). */
+  connection(
+    handle: NativeTcpConnection,
+    ra: string,
+    rp: number,
+    la: string,
+    lp: number,
+    first: Buffer | undefined,
+  ): TcpTransport;
   clientError(code: string, reason: string, ra: string, rp: number): void;
   close(): void;
   lookup(token: number, id: Buffer): void;
@@ -296,7 +304,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const limits = serverLimits(options);
     this.callbacks = {
       ...CONNECTION_CALLBACKS,
-      connection: (h, ra, rp, la, lp) => this.onConnection(h, ra, rp, la, lp),
+      connection: (h, ra, rp, la, lp, first) => this.onConnection(h, ra, rp, la, lp, first),
       clientError: (code, reason, ra, rp) => {
         const err = outcomeError(code, reason);
         err.message = `${reason} (client ${ra}:${rp})`;
@@ -497,12 +505,21 @@ export class Server extends EventEmitter<ServerEvents> {
     return statsOf(this.counters);
   }
 
-  private onConnection(h: NativeTcpConnection, ra: string, rp: number, la: string, lp: number): TcpTransport {
+  private onConnection(
+    h: NativeTcpConnection,
+    ra: string,
+    rp: number,
+    la: string,
+    lp: number,
+    first: Buffer | undefined,
+  ): TcpTransport {
     const conn = new TLSConnection();
     const transport = new TcpTransport(h, conn, ra, rp, la, lp);
     conn.attach(transport);
     conn._onSecure(() => transport.info());
     this.emit('secureConnection', conn);
+    // The first plaintext, as the read callback would have delivered it; false: pause reading.
+    if (first !== undefined && !conn.destroyed && !conn._onData(first)) h.readStop();
     return transport;
   }
 }

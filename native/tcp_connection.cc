@@ -141,7 +141,13 @@ void TcpConnection::Handle(unsigned events) {
   // The client's Finished gets its answer before JS runs.
   if (events & kCiphertext) Flush();
   if (Gone()) return;
-  if (secured) Secure();
+  if (secured) {
+    // The plaintext that came with the client's Finished (say, the first request) rides along with
+    // the connection call: one JS call instead of two.
+    bool with_data = (events & kPlaintext) != 0 && !server_->exiting();
+    Secure(with_data);
+    if (with_data) events &= ~static_cast<unsigned>(kPlaintext);
+  }
   if (Gone() || !receiver_ || server_->exiting()) {
     engine_.plaintext().Reset(0);
     return;
@@ -157,18 +163,24 @@ void TcpConnection::Handle(unsigned events) {
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
 }
 
-void TcpConnection::Secure() {
+void TcpConnection::Secure(bool with_data) {
   uv_timer_stop(&timer_);
   if (server_->exiting()) return;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
+  napi_value first = env.Undefined();
+  if (with_data) {
+    Bytes& plain = engine_.plaintext();
+    first = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
+    plain.Reset(0);
+  }
   Napi::Object handle = DataOf(env).tcp_connection.New({});
   wrap_ = TcpConnectionWrap::Unwrap(handle);
   wrap_->Bind(this, engine_.session());
   napi_value receiver = nullptr;
   server_->Call(env.Global(), server_->callbacks().connection.Value(),
                 {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_)},
+                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), first},
                 &receiver);
   if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
   if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {

@@ -29,7 +29,8 @@ struct ServerLimits {
 // The JS functions native calls, given once at construction (as udx-native does), so that a missing or
 // renamed one fails there and then, not silently at the first connection.
 struct ServerCallbacks {
-  Napi::FunctionReference connection;    // (handle, remoteAddress, remotePort, localAddress, localPort) -> receiver
+  // (handle, remoteAddress, remotePort, localAddress, localPort, firstPlaintext | undefined) -> receiver
+  Napi::FunctionReference connection;
   Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone
   Napi::FunctionReference lookup;        // (token, sessionId): ask the store; answer with resolveLookup(token, der)
