@@ -44,7 +44,8 @@ const value = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const quick = flag('--quick');
 const mcOnly = flag('--multicore');
 const storeOnly = flag('--store');
-const sectionOnly = mcOnly || storeOnly; // run only the named section(s)
+const callgrindOnly = flag('--callgrind-only');
+const sectionOnly = mcOnly || storeOnly || callgrindOnly; // run only the named section(s)
 const opt = {
   quick,
   runs: Number(value('--runs', quick ? 1 : 5)),
@@ -54,14 +55,14 @@ const opt = {
   cacheSessions: quick ? 2000 : 10000,
   idleConns: quick ? 200 : 1000,
   callgrind: !flag('--no-callgrind'),
-  callgrindOnly: flag('--callgrind-only'),
+  callgrindOnly,
   // counted connections, after `callgrindWarm` uncounted ones of the same kind (V8's JIT, lazy init)
   callgrindN: Number(value('--callgrind-n', quick ? 500 : 2000)),
   callgrindWarm: Number(value('--callgrind-warm', quick ? 1000 : 5000)),
   requestBytes: Number(value('--request', 100)),
   only: value('--only', '').split(',').filter(Boolean),
   publish: flag('--publish'),
-  singleCore: !sectionOnly && !flag('--callgrind-only'),
+  singleCore: !sectionOnly,
   multicore: mcOnly || (!sectionOnly && !quick && !flag('--no-multicore')),
   mcN: Number(value('--mc-n', 2)),
   store: storeOnly || (!sectionOnly && !quick && !flag('--no-store')),
