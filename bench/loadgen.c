@@ -3,8 +3,9 @@
  * sockets (each thread = one connection in flight), far cheaper per handshake
  * than the servers it drives. It reports its own CPU so that can be shown.
  *
- * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|bulk|idle]
+ * usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|rr|hs|bulk|idle]
  *                [--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--from PORT]
+ *                [--request B]
  *   full    N handshakes, never offering a session.
  *   resume  each thread primes one session with a full handshake, then every
  *           connection offers its latest session (TLS 1.2: session ID or
@@ -19,6 +20,14 @@
  *           connection to --port offers one of them, each exactly once: the
  *           measured server has never seen any of them (for a shared session
  *           store: every offered session misses its internal cache).
+ *   rr      request/reply/close, what an HTTP-style connection does: as resume,
+ *           but each connection writes one request of --request bytes (100),
+ *           reads the whole reply (the echo), sends close_notify and reads
+ *           the server's close_notify through TLS. A connection whose server
+ *           closes without close_notify counts as failed ("unclean" counts them).
+ *   hs      handshake only (TLS 1.2): as resume, but each connection hangs up
+ *           right after the handshake without data or close_notify, as
+ *           openssl s_time does (the per-handshake instruction count).
  *   bulk    each connection echoes B bytes (default 100 MiB) through the server.
  *   idle    opens N connections, prints "HOLDING n", holds them until a line
  *           on stdin or --hold seconds, then closes them.
@@ -56,7 +65,8 @@ static struct {
   long conns;
   double time, hold;
   long long bytes;
-} opt = { 0, 13, 1, 0, 0, "resume", 1000, 10, 30, 100LL << 20 };
+  int request;
+} opt = { 0, 13, 1, 0, 0, "resume", 1000, 10, 30, 100LL << 20, 100 };
 
 static SSL_CTX *ctx;
 static int ex_slot; /* SSL ex_data index -> struct worker */
@@ -66,7 +76,8 @@ static pthread_mutex_t any_lock = PTHREAD_MUTEX_INITIALIZER;
 static int fresh;   /* --mode resume-fresh: sessions from --from, each offered once */
 static SSL_SESSION **fresh_sess;
 static long fresh_n;
-static atomic_long issued, done, resumed, failed, offered, primed_next;
+static int rr, hs; /* --mode rr / hs: the connection's data exchange and close */
+static atomic_long issued, done, resumed, failed, offered, primed_next, unclean;
 static atomic_llong moved;
 static double deadline;
 static const char *proto = "", *cipher = "";
@@ -130,6 +141,23 @@ static void record(struct worker *w, double seconds) {
   w->lat[w->nlat++] = seconds;
 }
 
+/* rr: one request of opt.request bytes, the whole reply back (the servers echo). */
+static char req[65536];
+static int request_reply(SSL *ssl) {
+  char buf[16384];
+  int got = 0, n;
+  if (SSL_write(ssl, req, opt.request) != opt.request) return 0;
+  while (got < opt.request) {
+    if ((n = SSL_read(ssl, buf, sizeof buf)) <= 0) return 0;
+    got += n;
+  }
+  return 1;
+}
+
+/* What open_conn returns for a timed hs connection: done, and already hung up. */
+static char hung_up_mark;
+#define HUNG_UP ((SSL *)&hung_up_mark)
+
 static SSL *open_conn_to(struct worker *w, int offer, int port) {
   double t0 = now();
   int fd = tcp_connect(port);
@@ -159,9 +187,18 @@ static SSL *open_conn_to(struct worker *w, int offer, int port) {
     }
   }
   char b = 'x';
-  int hs = SSL_connect(ssl);
-  if (hs == 1 && w->timed) record(w, now() - t0);
-  if (hs != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
+  int ok = SSL_connect(ssl);
+  if (ok == 1 && w->timed) record(w, now() - t0);
+  if (ok == 1 && w->timed && (rr || hs)) ok = 2; /* the timed connections of rr / hs: below */
+  if (ok == 2 && hs) {
+    /* What s_time does: no data, no close_notify, just hang up. */
+    if (SSL_session_reused(ssl)) atomic_fetch_add(&resumed, 1);
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+    close(fd);
+    return HUNG_UP;
+  }
+  if (ok == 2 ? !request_reply(ssl) : ok != 1 || SSL_write(ssl, &b, 1) != 1 || SSL_read(ssl, &b, 1) != 1) {
     ERR_clear_error();
     SSL_free(ssl);
     close(fd);
@@ -184,6 +221,16 @@ static void close_conn(SSL *ssl) {
   int fd = SSL_get_fd(ssl);
   char b[512];
   SSL_shutdown(ssl);
+  if (rr) {
+    /* close_notify both ways: the server's comes through TLS (this context does not take a bare
+     * EOF for one: no SSL_OP_IGNORE_UNEXPECTED_EOF in rr mode). */
+    int n;
+    while ((n = SSL_read(ssl, b, sizeof b)) > 0) {}
+    if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
+      atomic_fetch_add(&unclean, 1);
+      SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN); /* keep the session usable */
+    }
+  }
   while (read(fd, b, sizeof b) > 0) {}
   ERR_clear_error();
   SSL_free(ssl);
@@ -241,7 +288,7 @@ static void *prime_fresh(void *arg) {
 
 static void *run(void *arg) {
   struct worker *w = arg;
-  int offer = strcmp(opt.mode, "resume") == 0 || any || fresh;
+  int offer = strcmp(opt.mode, "resume") == 0 || any || fresh || rr || hs;
   w->timed = 1;
   for (;;) {
     long i = atomic_fetch_add(&issued, 1);
@@ -254,6 +301,7 @@ static void *run(void *arg) {
     SSL *ssl = open_conn(w, offer);
     if (w->use) { SSL_SESSION_free(w->use); w->use = NULL; } /* not offered: connect failed */
     if (!ssl) continue;
+    if (ssl == HUNG_UP) { atomic_fetch_add(&done, 1); continue; }
     if (strcmp(opt.mode, "bulk") == 0) bulk(ssl);
     close_conn(ssl);
     atomic_fetch_add(&done, 1);
@@ -292,8 +340,8 @@ static double quantile_us(const double *xs, long n, double q) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|bulk|idle] "
-                  "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--from PORT] [--sync]\n");
+  fprintf(stderr, "usage: loadgen --port P [--tls 1.2|1.3] [--mode full|resume|resume-any|resume-fresh|rr|hs|bulk|idle] "
+                  "[--conns N] [--time S] [--concurrency C] [--bytes B] [--hold S] [--from PORT] [--request B] [--sync]\n");
   exit(2);
 }
 
@@ -312,9 +360,18 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--bytes")) opt.bytes = atoll(v);
     else if (!strcmp(k, "--hold")) opt.hold = atof(v);
     else if (!strcmp(k, "--from")) opt.from = atoi(v);
+    else if (!strcmp(k, "--request")) opt.request = atoi(v);
     else usage();
   }
-  if (!opt.port || opt.concurrency < 1 || opt.concurrency > 256) usage();
+  if (!opt.port || opt.concurrency < 1 || opt.concurrency > 256 || opt.request < 1 || opt.request > 65536) usage();
+  rr = !strcmp(opt.mode, "rr");
+  memset(req, 'r', sizeof req);
+  hs = !strcmp(opt.mode, "hs");
+  if (hs && opt.tls != 12) {
+    /* A TLS 1.3 client that hangs up unread never sees the ticket it needs next time. */
+    fprintf(stderr, "loadgen: --mode hs is TLS 1.2 only\n");
+    return 2;
+  }
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
@@ -325,7 +382,7 @@ int main(int argc, char **argv) {
   SSL_CTX_set_min_proto_version(ctx, v);
   SSL_CTX_set_max_proto_version(ctx, v);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* self-signed bench cert */
-  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!rr) SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
   ex_slot = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
@@ -351,7 +408,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (!strcmp(opt.mode, "resume") || any)
+  if (!strcmp(opt.mode, "resume") || any || rr || hs)
     for (int i = 0; i < opt.concurrency; i++) { /* prime: one full handshake each */
       SSL *ssl = open_conn(&ws[i], 0);
       if (!ssl) { fprintf(stderr, "loadgen: priming connection failed\n"); return 1; }
@@ -363,14 +420,15 @@ int main(int argc, char **argv) {
     char line[64];
     if (!fgets(line, sizeof line, stdin)) return 1;
   }
-  resumed = failed = offered = 0;
+  resumed = failed = offered = unclean = 0;
   double t0 = now(), c0 = cpu_seconds();
   deadline = t0 + opt.time;
 
   if (!strcmp(opt.mode, "idle")) {
     deadline = t0 + opt.time;
     idle();
-  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || any || fresh || !strcmp(opt.mode, "bulk")) {
+  } else if (!strcmp(opt.mode, "full") || !strcmp(opt.mode, "resume") || any || fresh || rr || hs ||
+             !strcmp(opt.mode, "bulk")) {
     for (int i = 0; i < opt.concurrency; i++) pthread_create(&ws[i].th, NULL, run, &ws[i]);
     for (int i = 0; i < opt.concurrency; i++) pthread_join(ws[i].th, NULL);
   } else {
@@ -387,11 +445,11 @@ int main(int argc, char **argv) {
     for (long j = 0; j < ws[i].nlat; j++) sum += (lat[nl++] = ws[i].lat[j]);
   qsort(lat, (size_t)nl, sizeof *lat, cmp_double);
   printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"protocol\":\"%s\",\"cipher\":\"%s\",\"concurrency\":%d,"
-         "\"connections\":%ld,\"resumed\":%ld,\"offered\":%ld,\"failed\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
+         "\"connections\":%ld,\"resumed\":%ld,\"offered\":%ld,\"failed\":%ld,\"unclean\":%ld,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f,"
          "\"bytes\":%lld,\"mb_per_s\":%.2f,\"cpu_s\":%.4f,\"cpu_ms_per_conn\":%.4f,"
          "\"hs_us\":{\"n\":%ld,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"mean\":%.1f,\"max\":%.1f}}\n",
          opt.mode, opt.tls == 12 ? "1.2" : "1.3", proto, cipher, opt.concurrency, n, (long)resumed,
-         (long)offered, (long)failed, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
+         (long)offered, (long)(failed + unclean), (long)unclean, el, n / el, (long long)moved, moved / el / 1048576.0, cpu,
          n ? cpu * 1000 / n : 0.0, nl, quantile_us(lat, nl, 0.5), quantile_us(lat, nl, 0.9),
          quantile_us(lat, nl, 0.99), nl ? sum / nl * 1e6 : 0.0, nl ? lat[nl - 1] * 1e6 : 0.0);
   return 0;

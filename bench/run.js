@@ -8,6 +8,7 @@
 //                    addon, addon-t1, addon-t2, node-cluster, node-pk-cluster,
 //                    node-sid-cluster, addon-cluster, c)
 //   --no-callgrind   skip the instruction counts
+//   --callgrind-only the instruction counts alone (no timed cells, no memory)
 //   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
 //   --publish        also copy the JSON written (and chart.svg) to bench/results/
@@ -32,7 +33,7 @@ const { execFileSync } = require('child_process');
 const setup = require('./lib/setup');
 const { Server } = require('./lib/proc');
 const { sTime, loadgen } = require('./lib/clients');
-const { irPerResume } = require('./lib/callgrind');
+const { irPerConnection } = require('./lib/callgrind');
 const { renderChart } = require('./chart');
 const { runStore, storeTable, storeCells } = require('./lib/store');
 
@@ -43,7 +44,8 @@ const value = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const quick = flag('--quick');
 const mcOnly = flag('--multicore');
 const storeOnly = flag('--store');
-const sectionOnly = mcOnly || storeOnly; // run only the named section(s)
+const callgrindOnly = flag('--callgrind-only');
+const sectionOnly = mcOnly || storeOnly || callgrindOnly; // run only the named section(s)
 const opt = {
   quick,
   runs: Number(value('--runs', quick ? 1 : 5)),
@@ -53,7 +55,11 @@ const opt = {
   cacheSessions: quick ? 2000 : 10000,
   idleConns: quick ? 200 : 1000,
   callgrind: !flag('--no-callgrind'),
-  callgrindN: quick ? 100 : 1000,
+  callgrindOnly,
+  // counted connections, after `callgrindWarm` uncounted ones of the same kind (V8's JIT, lazy init)
+  callgrindN: Number(value('--callgrind-n', quick ? 500 : 2000)),
+  callgrindWarm: Number(value('--callgrind-warm', quick ? 1000 : 5000)),
+  requestBytes: Number(value('--request', 100)),
   only: value('--only', '').split(',').filter(Boolean),
   publish: flag('--publish'),
   singleCore: !sectionOnly,
@@ -143,6 +149,20 @@ for (const [tls, resumed] of [['1.2', true], ['1.3', true], ['1.3', false]]) {
     title: `TLS${tls} P-256 ${resumed ? 'resumed' : 'full'}, ${opt.concurrency} in flight (loadgen)`,
     cert: 'p256', tls, resumed, client: 'loadgen', concurrency: opt.concurrency, unit: 'conn/s' });
 }
+// Request/reply/close: what an HTTP-style connection does. Resume, one request of --request bytes,
+// the whole reply (the echo), close_notify both ways (loadgen --mode rr checks the server's).
+for (const cert of CERTS) {
+  for (const tls of ['1.2', '1.3']) {
+    CELLS.push({ id: `rr-tls${tls.replace('.', '')}-${cert}`, group: 'rr', mode: 'rr',
+      title: `TLS${tls} ${cert === 'rsa' ? 'RSA' : 'P-256'} resumed req/reply/close, 1 conn`,
+      cert, tls, resumed: true, client: 'loadgen', concurrency: 1, unit: 'conn/s' });
+  }
+}
+for (const tls of ['1.2', '1.3']) {
+  CELLS.push({ id: `rr-c${opt.concurrency}-tls${tls.replace('.', '')}`, group: 'rr', mode: 'rr',
+    title: `TLS${tls} P-256 resumed req/reply/close, ${opt.concurrency} in flight`,
+    cert: 'p256', tls, resumed: true, client: 'loadgen', concurrency: opt.concurrency, unit: 'conn/s' });
+}
 CELLS.push({ id: 'bulk-tls13', group: 'bulk', title: `TLS1.3 P-256 echo ${opt.bulkBytes >> 20} MiB (loadgen)`,
   cert: 'p256', tls: '1.3', resumed: false, client: 'bulk', concurrency: 1, unit: 'MB/s' });
 
@@ -179,7 +199,7 @@ async function measure(server, cell) {
   if (cell.client === 's_time') return sTime(server, { reuse: cell.resumed, seconds: Math.max(1, Math.round(opt.seconds)), tls: cell.tls });
   if (cell.client === 'bulk') return loadgen(server, { tls: cell.tls, mode: 'bulk', conns: 1, seconds: 120, bytes: opt.bulkBytes });
   return loadgen(server, { tls: cell.tls, mode: cell.mode || (cell.resumed ? 'resume' : 'full'), conns: 1000000,
-    seconds: opt.seconds, concurrency: cell.concurrency });
+    seconds: opt.seconds, concurrency: cell.concurrency, request: cell.mode === 'rr' ? opt.requestBytes : undefined });
 }
 
 // Checks one run; returns 'ok', 'unsupported', 'partial' (a contestant whose
@@ -187,7 +207,10 @@ async function measure(server, cell) {
 function check(contestant, cell, r) {
   const where = `${contestant.id} / ${cell.id}`;
   if (!r.connections) { fail(`${where}: no connection completed`); return 'failed'; }
-  if (r.failed) { fail(`${where}: ${r.failed} connections failed`); return 'failed'; }
+  if (r.failed) {
+    fail(`${where}: ${r.failed} connections failed${r.unclean ? ` (${r.unclean} closed without the server's close_notify)` : ''}`);
+    return 'failed';
+  }
   if (cell.client === 'bulk' && r.bytes !== opt.bulkBytes) { fail(`${where}: echoed ${r.bytes} of ${opt.bulkBytes} bytes`); return 'failed'; }
   if (!cell.resumed) {
     if (r.resumed) { fail(`${where}: ${r.resumed} connections resumed in a full-handshake cell`); return 'failed'; }
@@ -269,7 +292,7 @@ function labelOf(results, id) {
 
 function table(results) {
   const out = [];
-  const head = `${pad('cell', 46)}${pad('contestant', 32)}${lpad('rate', 11)}${lpad('srv ms', 9)}${lpad('cli ms', 9)}${lpad('resumed', 14)}${lpad('cpu÷node', 10)}${lpad('cpu÷C', 8)}`;
+  const head = `${pad('cell', 52)}${pad('contestant', 32)}${lpad('rate', 11)}${lpad('srv ms', 9)}${lpad('cli ms', 9)}${lpad('resumed', 14)}${lpad('cpu÷node', 10)}${lpad('cpu÷C', 8)}`;
   out.push(head, '-'.repeat(head.length));
   for (const cell of results.cells) {
     let first = true;
@@ -277,7 +300,7 @@ function table(results) {
       const label = labelOf(results, id);
       const rate = r.error ? 'error' : `${fmt(r.rate, cell.unit === 'MB/s' ? 1 : 0)} ${cell.unit === 'MB/s' ? 'MB/s' : '/s'}`;
       const res = r.status === 'unsupported' ? 'no (n/a)' : `${r.resumed}/${r.connections}`;
-      out.push(`${pad(first ? cell.title : '', 46)}${pad(label, 32)}${lpad(rate, 11)}${lpad(fmt(r.serverMs), 9)}${lpad(fmt(r.clientMs), 9)}` +
+      out.push(`${pad(first ? cell.title : '', 52)}${pad(label, 32)}${lpad(rate, 11)}${lpad(fmt(r.serverMs), 9)}${lpad(fmt(r.clientMs), 9)}` +
         `${lpad(cell.resumed || r.resumed ? res : '-', 14)}${lpad(fmt(r.cpuVsNode, 2), 10)}${lpad(fmt(r.cpuVsC, 2), 8)}${r.status === 'failed' ? '  FAIL' : ''}`);
       first = false;
     }
@@ -292,15 +315,93 @@ function table(results) {
         `${lpad(`${fmt(m.idle.rssKiB / 1024, 1)} MiB`, 18)}${lpad(fmt(m.idle.kibPerConn, 1), 15)}`);
     }
   }
-  if (results.callgrind.length) {
-    out.push('', 'instructions per resumed handshake in the server (callgrind, P-256):');
-    for (const c of results.callgrind) {
-      const label = labelOf(results, c.id);
-      out.push(c.error ? `  ${pad(label, 32)} TLS${c.tls}  error: ${c.error.split('\n')[0]}`
-        : `  ${pad(label, 32)} TLS${c.tls}  ${lpad(c.irPerHandshake.toLocaleString('en'), 12)} Ir  (n=${c.n})`);
+  const cMem = results.memory.find((m) => m.id === 'c');
+  if (cMem) {
+    for (const m of results.memory.filter((x) => x.id !== 'c')) {
+      const d = (m.cache.kibPer10k - cMem.cache.kibPer10k) / 10000;
+      out.push(`  ${pad(labelOf(results, m.id), 32)} ${d >= 0 ? '+' : ''}${fmt(d, 2)} KiB per cached session against the C server`);
     }
   }
+  out.push(...callgrindLines(results));
+  const goals = goalsOf(results);
+  if (goals.length) {
+    out.push('', 'goals (issue 12; reported, not enforced):');
+    for (const g of goals) out.push(`  ${g.met ? 'met   ' : 'missed'} ${g.goal}: ${g.text}`);
+  }
   return out.join('\n');
+}
+
+const CALLGRIND_MODES = { hs: 'resumed handshake, then hang-up (as s_time)', rr: 'resumed req/reply/close' };
+
+function callgrindLines(results) {
+  if (!results.callgrind.length) return [];
+  const out = ['', `instructions per connection in the server, all threads (callgrind, P-256; ${results.callgrind[0].n} ` +
+    `connections counted after ${results.callgrind[0].warm} uncounted):`];
+  for (const c of results.callgrind) {
+    const label = labelOf(results, c.id);
+    const what = `TLS${c.tls} ${pad(CALLGRIND_MODES[c.mode] || c.mode, 44)}`;
+    const jit = c.jitPerConnection ? `  (+${c.jitPerConnection.toLocaleString('en')} in V8's background JIT, left out)` : '';
+    out.push(c.error ? `  ${pad(label, 32)} ${what} error: ${c.error.split('\n')[0]}`
+      : `  ${pad(label, 32)} ${what} ${lpad(c.irPerConnection.toLocaleString('en'), 10)} Ir${Number.isFinite(c.vsC) ? `  ${fmt(c.vsC, 2)}x C` : ''}${jit}`);
+  }
+  return out;
+}
+
+// The goals of issue 12, from what this run measured (cells it did not run are left out).
+function goalsOf(results) {
+  const goals = [];
+  const ratio = (cell, id, ref) => {
+    const a = cell.results[id];
+    const b = cell.results[ref];
+    return a && b && !a.error && !b.error && a.status !== 'unsupported' && b.status !== 'unsupported' ? a.serverMs / b.serverMs : NaN;
+  };
+  const worst = (cells, id, ref) => {
+    let w = null;
+    for (const cell of cells) {
+      const r = ratio(cell, id, ref);
+      if (Number.isFinite(r) && (!w || r > w.r)) w = { r, cell };
+    }
+    return w;
+  };
+  const cpuGoal = (goal, cells, limit) => {
+    const w = worst(cells, 'addon', 'c');
+    if (w) goals.push({ goal, value: w.r, met: w.r <= limit, text: `worst ${fmt(w.r, 2)}x (${w.cell.title})` });
+  };
+  const resumedCells = results.cells.filter((c) => c.resumed);
+  cpuGoal('resumed, every cell: server CPU <= 1.2x the C server', resumedCells, 1.2);
+  cpuGoal('full handshakes, every cell: server CPU <= 1.1x the C server', results.cells.filter((c) => !c.resumed && c.group !== 'bulk'), 1.1);
+  // node:tls where it resumes: the better of its two contestants in each cell
+  let nodeWorst = null;
+  for (const cell of resumedCells) {
+    const best = Math.min(...['node', 'node-sid'].map((id) => ratio(cell, id, 'addon')).filter(Number.isFinite));
+    if (Number.isFinite(best) && (!nodeWorst || best < nodeWorst.r)) nodeWorst = { r: best, cell };
+  }
+  if (nodeWorst) {
+    goals.push({ goal: 'resumed: node:tls (where it resumes) costs >= 2x the addon', value: nodeWorst.r, met: nodeWorst.r >= 2,
+      text: `least ${fmt(nodeWorst.r, 2)}x (${nodeWorst.cell.title})` });
+  }
+  for (const c of results.callgrind.filter((x) => x.id === 'addon' && x.tls === '1.2' && Number.isFinite(x.vsC))) {
+    goals.push({ goal: `callgrind, TLS1.2 ${CALLGRIND_MODES[c.mode] || c.mode}: <= 1.25x the C server`, value: c.vsC, met: c.vsC <= 1.25,
+      text: `${c.irPerConnection.toLocaleString('en')} vs ${c.cIr.toLocaleString('en')} Ir = ${fmt(c.vsC, 2)}x` });
+  }
+  const bulk = results.cells.find((c) => c.group === 'bulk');
+  const b = (id) => bulk && bulk.results[id] && !bulk.results[id].error ? bulk.results[id].rate : NaN;
+  if (Number.isFinite(b('addon')) && Number.isFinite(b('c'))) {
+    const r = b('addon') / b('c');
+    const ahead = !Number.isFinite(b('node')) || b('addon') > b('node');
+    goals.push({ goal: 'bulk echo: >= 0.85x the C server\'s MB/s, and ahead of node:tls', value: r, met: r >= 0.85 && ahead,
+      text: `${fmt(b('addon'), 0)} MB/s = ${fmt(r, 2)}x C (${fmt(b('c'), 0)}); node:tls ${fmt(b('node'), 0)}` });
+  }
+  const mem = (id) => results.memory.find((m) => m.id === id);
+  if (mem('addon') && mem('c')) {
+    const d = (mem('addon').cache.kibPer10k - mem('c').cache.kibPer10k) / 10000;
+    goals.push({ goal: 'memory: <= 0.3 KiB per cached session beyond the C server', value: d, met: d <= 0.3,
+      text: `${d >= 0 ? '+' : ''}${fmt(d, 2)} KiB` });
+    const idle = mem('addon').idle.kibPerConn;
+    goals.push({ goal: 'memory: an idle connection no worse than before (24.7 KiB)', value: idle, met: idle <= 24.7,
+      text: `${fmt(idle, 1)} KiB` });
+  }
+  return goals;
 }
 
 // ---- multi-core: ratios, the helper's overhead, the goals -------------------------
@@ -469,11 +570,11 @@ async function main() {
   const t0 = Date.now();
   const only = [mcOnly && 'multi-core', storeOnly && 'store'].filter(Boolean);
   log(`openssl-session-cache bench${opt.quick ? ' (quick)' : ''}${only.length ? ` (${only.join(' and ')} section${only.length > 1 ? 's' : ''})` : ''}: ${opt.runs} run(s) x ${opt.seconds}s per cell`);
-  setup.ensureTools({ needValgrind: opt.callgrind && opt.singleCore, needRedis: opt.store }, log);
+  setup.ensureTools({ needValgrind: opt.callgrind && (opt.singleCore || opt.callgrindOnly), needRedis: opt.store }, log);
   setup.build();
   const certs = setup.certs();
 
-  const contestants = opt.singleCore ? pick(CONTESTANTS) : [];
+  const contestants = opt.singleCore || opt.callgrindOnly ? pick(CONTESTANTS) : [];
   const mcContestants = opt.multicore ? pick(MC_CONTESTANTS) : [];
   const results = { meta: { ...machine(), options: opt }, contestants: contestants.map(({ id, label }) => ({ id, label })),
     cells: opt.singleCore ? CELLS.map((c) => ({ ...c, results: {} })) : [], memory: [], callgrind: [], failures };
@@ -482,9 +583,9 @@ async function main() {
   if (mc) results.multicore = mc;
 
   // Each contestant runs alone, one server process per certificate.
-  const steps = { step: 0, total: contestants.length * (CELLS.length + 1) + mcContestants.length * MC_CELLS.length +
+  const steps = { step: 0, total: (opt.singleCore ? contestants.length * (CELLS.length + 1) : 0) + mcContestants.length * MC_CELLS.length +
     (opt.store ? storeCells(opt).filter((c) => !opt.only.length || opt.only.includes(c.contestant)).length : 0) };
-  for (const c of contestants) {
+  for (const c of opt.singleCore ? contestants : []) {
     const entry = results.contestants.find((x) => x.id === c.id);
     for (const cert of CERTS) {
       const stats = await runCells(c, results.cells.filter((x) => x.cert === cert), certs[cert], entry, { steps });
@@ -523,20 +624,27 @@ async function main() {
     results.store = await runStore({ opt, certs, NODE, ROOT, addonAvailable, only: opt.only, check, fail, progress, log, steps });
   }
 
-  if (opt.callgrind) {
-    // node under callgrind starts in ~11 s: --quick counts the C server only.
+  if (opt.callgrind && (opt.singleCore || opt.callgrindOnly)) {
+    // node under callgrind starts in ~11 s and needs thousands of connections to warm up: --quick
+    // counts the C server only.
     const ids = [...(quick && !flag('--callgrind-addon') ? [] : ['addon']), 'c', ...(flag('--callgrind-node') ? ['node', 'node-sid'] : [])];
+    const kinds = [['1.2', 'hs'], ['1.2', 'rr'], ['1.3', 'rr']];
     for (const c of contestants.filter((x) => ids.includes(x.id))) {
-      for (const tls of ['1.2', '1.3']) {
+      for (const [tls, mode] of kinds) {
         if (c.noResume && c.noResume[tls]) continue;
-        progress(`callgrind: ${c.id} TLS${tls}, ${opt.callgrindN} resumed handshakes`);
+        progress(`callgrind: ${c.id} TLS${tls} ${mode}, ${opt.callgrindWarm} + ${opt.callgrindN} connections`);
         try {
-          results.callgrind.push({ id: c.id, ...(await irPerResume(c, certs.p256, { tls, base: 10, n: opt.callgrindN })) });
+          results.callgrind.push({ id: c.id, ...(await irPerConnection(c, certs.p256,
+            { tls, mode, warm: opt.callgrindWarm, n: opt.callgrindN, request: opt.requestBytes })) });
         } catch (e) {
-          fail(`${c.id} / callgrind TLS${tls}: ${e.message}`);
-          results.callgrind.push({ id: c.id, tls, n: opt.callgrindN, error: e.message });
+          fail(`${c.id} / callgrind TLS${tls} ${mode}: ${e.message}`);
+          results.callgrind.push({ id: c.id, tls, mode, n: opt.callgrindN, warm: opt.callgrindWarm, error: e.message });
         }
       }
+    }
+    for (const x of results.callgrind) {
+      const c = results.callgrind.find((y) => y.id === 'c' && y.tls === x.tls && y.mode === x.mode && !y.error);
+      if (c && !x.error) { x.vsC = x.irPerConnection / c.irPerConnection; x.cIr = c.irPerConnection; }
     }
   }
 
@@ -555,6 +663,11 @@ async function main() {
     fs.writeFileSync(path.join(setup.OUT, 'multicore.json'), JSON.stringify({ meta: results.meta, multicore: mc, failures }, null, 2));
     written.push('multicore.json');
   }
+  if (opt.callgrindOnly) {
+    fs.writeFileSync(path.join(setup.OUT, 'callgrind.json'), JSON.stringify({ meta: results.meta, contestants: results.contestants,
+      callgrind: results.callgrind, failures }, null, 2));
+    written.push('callgrind.json');
+  }
   if (results.store) {
     fs.writeFileSync(path.join(setup.OUT, 'store.json'), JSON.stringify({ meta: results.meta, store: results.store, failures }, null, 2));
     written.push('store.json');
@@ -566,6 +679,7 @@ async function main() {
   }
   log('');
   if (opt.singleCore) console.log(table(results));
+  else if (opt.callgrindOnly) console.log(callgrindLines(results).join('\n').trim());
   if (mc) console.log(`${opt.singleCore ? '\n' : ''}${mcTable(mc)}`);
   if (results.store) console.log(`${opt.singleCore || mc ? '\n' : ''}${storeTable(results.store)}`);
   console.log(`\n${results.meta.cpu}, ${results.meta.cores} cores; node ${results.meta.node} (OpenSSL ${results.meta.nodeOpenssl}); ` +

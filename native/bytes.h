@@ -43,6 +43,7 @@ class Bytes {
     }
     return data_ + size_;
   }
+  size_t room() const { return cap_ - size_; }
   void Commit(size_t n) { size_ += n; }
   void Append(const char* p, size_t n) {
     std::memcpy(Reserve(n), p, n);

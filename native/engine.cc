@@ -12,7 +12,8 @@ namespace osc {
 
 namespace {
 
-constexpr size_t kReadChunk = 16 * 1024;  // one TLS record's worth of plaintext per SSL_read
+constexpr size_t kReadChunk = 16 * 1024;   // one TLS record's worth of plaintext per SSL_read
+constexpr size_t kMinReadRoom = 2 * 1024;  // less room than this left: grow by kReadChunk first
 
 // The write BIO: appends to the engine's Bytes, which the transport writes from directly. (A memory
 // BIO would cost one more copy of every byte sent, to get it out again.)
@@ -299,8 +300,11 @@ unsigned Engine::Advance() {
 
 unsigned Engine::ReadPlaintext(unsigned events) {
   while (!peer_closed_) {
+    // Into the room left, a record's worth when there is little: asking for a whole record's room on
+    // every pass would double the buffer (a realloc and a copy) each time a record was read.
+    if (plaintext_.room() < kMinReadRoom) plaintext_.Reserve(kReadChunk);
     size_t got = 0;
-    int r = SSL_read_ex(ssl_.get(), plaintext_.Reserve(kReadChunk), kReadChunk, &got);
+    int r = SSL_read_ex(ssl_.get(), plaintext_.data() + plaintext_.size(), plaintext_.room(), &got);
     plaintext_.Commit(got);
     if (r == 1) continue;
     int err = SSL_get_error(ssl_.get(), r);

@@ -145,9 +145,15 @@ void TcpConnection::Handle(unsigned events) {
   // The client's Finished gets its answer before JS runs.
   if (events & kCiphertext) Flush();
   if (Gone()) return;
-  if (secured) Secure();
+  if (secured) {
+    // The plaintext that came with the client's Finished (say, the first request) rides along with
+    // the connection call: one JS call instead of two.
+    bool with_data = (events & kPlaintext) != 0 && !server_->exiting();
+    Secure(with_data);
+    if (with_data) events &= ~static_cast<unsigned>(kPlaintext);
+  }
   if (Gone() || !receiver_ || server_->exiting()) {
-    engine_.plaintext().Reset();
+    engine_.plaintext().Reset(0);
     return;
   }
   if (events & kPlaintext) {
@@ -155,7 +161,7 @@ void TcpConnection::Handle(unsigned events) {
     Napi::HandleScope scope(env);
     Bytes& plain = engine_.plaintext();
     Napi::Buffer<char> chunk = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
-    plain.Reset();
+    plain.Reset(0);  // an idle connection keeps no plaintext buffer; the next read allocates one
     if (!CallJs(server_->callbacks().read, {chunk})) ReadStop();
   }
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
@@ -167,11 +173,17 @@ void TcpConnection::Handle(unsigned events) {
   }
 }
 
-void TcpConnection::Secure() {
+void TcpConnection::Secure(bool with_data) {
   uv_timer_stop(&timer_);
   if (server_->exiting()) return;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
+  napi_value first = env.Undefined();
+  if (with_data) {
+    Bytes& plain = engine_.plaintext();
+    first = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
+    plain.Reset(0);
+  }
   Napi::Object handle = DataOf(env).tcp_connection.New({});
   wrap_ = TcpConnectionWrap::Unwrap(handle);
   wrap_->Bind(this, engine_.session());
@@ -179,7 +191,7 @@ void TcpConnection::Secure() {
   Napi::Value keylog = engine_.has_keylog() ? Napi::Value(KeylogToJs(env, engine_.TakeKeylog())) : env.Undefined();
   server_->Call(env.Global(), server_->callbacks().connection.Value(),
                 {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), keylog},
+                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), first, keylog},
                 &receiver);
   if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
   if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {

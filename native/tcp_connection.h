@@ -74,7 +74,7 @@ class TcpConnection {
   bool Handshaking() const { return state_ == State::kHandshaking; }
   bool Gone() const { return state_ == State::kClosing; }
   void Handle(unsigned events);
-  void Secure();
+  void Secure(bool with_data);  // with_data: the plaintext so far goes with the connection call
   void Flush();
   void OnPeerEof(ssize_t status);
   void EndWrites();

@@ -415,18 +415,16 @@ bool TcpServer::exiting() {
   return exiting_;
 }
 
-// A raw N-API call that goes through the "can call into JS" check, without node-addon-api's
-// exception machinery (which itself fails fatally in a terminating environment).
+// A raw N-API call that goes through the "can call into JS" check (NAPI_PREAMBLE), without
+// node-addon-api's exception machinery (which itself fails fatally in a terminating environment). The
+// cheapest such call: undefined === undefined, no handle scope, no property lookup (this runs several
+// times per connection).
 bool TcpServer::CanCallJs() {
   napi_env env = Env();
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  napi_value fn = nullptr;
-  napi_value name = nullptr;
-  bool ok = napi_get_reference_value(env, static_cast<napi_ref>(callbacks_.close), &fn) == napi_ok && fn != nullptr &&
-            napi_get_named_property(env, fn, "name", &name) == napi_ok;
-  napi_close_handle_scope(env, scope);
-  return ok;
+  napi_value undefined = nullptr;
+  bool same = false;
+  return napi_get_undefined(env, &undefined) == napi_ok &&
+         napi_strict_equals(env, undefined, undefined, &same) == napi_ok && same;
 }
 
 bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result) {

@@ -29,7 +29,8 @@ struct ServerLimits {
 // The JS functions native calls, given once at construction (as udx-native does), so that a missing or
 // renamed one fails there and then, not silently at the first connection.
 struct ServerCallbacks {
-  // (handle, remoteAddress, remotePort, localAddress, localPort, keylogLines | undefined) -> receiver
+  // (handle, remoteAddress, remotePort, localAddress, localPort, firstPlaintext | undefined,
+  //  keylogLines | undefined) -> receiver
   Napi::FunctionReference connection;
   Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone

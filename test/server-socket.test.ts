@@ -3,6 +3,7 @@
 // reaches a flowing reader.
 import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 
 import { CloseInfo, SystemError, TLSConnection, createServer } from '../lib';
 import {
@@ -177,6 +178,37 @@ describe('a FIN without close_notify', () => {
       await until(() => events.includes('close'), 10000, 'the server-side close');
       expect(events).toEqual(['end', 'close']);
       expect(s.connections[0].closeInfo).toEqual({ clean: false, ending: 'eof' });
+    },
+  );
+});
+
+describe('plaintext that arrives with the handshake', () => {
+  test.each(['1.2', '1.3'])(
+    'TLS %s: a request in the same TCP write as the client Finished reaches the listener once, in order',
+    async (version) => {
+      const seen: string[] = [];
+      const s = await fx.start({}, (conn) => {
+        let got = '';
+        conn.on('data', (d: Buffer) => (got += d.toString()));
+        conn.on('end', () => seen.push(got));
+        conn.pipe(conn);
+      });
+      const request = Array(20).fill(`first request over TLS ${version}`).join(' ');
+      const r = await run(
+        PLATFORM.python,
+        [path.join(__dirname, 'fixtures', 'finished-with-data.py'), String(s.port), version, request],
+        {
+          timeoutMs: 30000,
+        },
+      );
+      // TLS 1.2 resumes (the Finished is last only in an abbreviated handshake); TLS 1.3 always ends with it.
+      expect(r.stdout.trim()).toBe(`reused=${version === '1.2' ? 1 : 0} echo=${request}`);
+      await until(() => seen.length === (version === '1.2' ? 2 : 1), 5000, 'both connections ended');
+      expect(seen[seen.length - 1]).toBe(request);
+      expect(s.server.stats()).toMatchObject({
+        handshakes: version === '1.2' ? 2 : 1,
+        resumed: version === '1.2' ? 1 : 0,
+      });
     },
   );
 });

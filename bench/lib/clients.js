@@ -42,9 +42,13 @@ async function sTime(server, { reuse, seconds, tls = '1.2' }) {
 // so the server's CPU is sampled around the timed connections only.
 // from: the port of the server that issues the sessions (--mode resume-fresh);
 // watch: { name: pid } of other processes whose CPU to sample like the server's.
-async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, bytes, hold, timeoutMs, from, watch = {} }) {
+// request: bytes of the request in --mode rr; onPrimed: called (synchronously) once the client has
+// primed its sessions, right before the timed connections (callgrind zeroes its counters there).
+async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, bytes, hold, timeoutMs, from, request,
+  onPrimed, watch = {} }) {
   const args = ['--port', String(server.port), '--tls', tls, '--mode', mode, '--conns', String(conns),
     '--time', String(seconds), '--concurrency', String(concurrency), '--sync'];
+  if (request) args.push('--request', String(request));
   if (bytes) args.push('--bytes', String(bytes));
   if (hold) args.push('--hold', String(hold));
   if (from) args.push('--from', String(from));
@@ -57,7 +61,7 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
   const out = await run(path.join(BIN, 'loadgen'), args, {
     timeoutMs: timeoutMs || (seconds + 60) * 1000,
     onLine(l, child) {
-      if (l === 'PRIMED') { ({ total: c0, main: m0 } = server.cpuSplit()); w0 = watched(); b0 = machineBusySeconds(); child.stdin.write('GO\n'); }
+      if (l === 'PRIMED') { if (onPrimed) onPrimed(); ({ total: c0, main: m0 } = server.cpuSplit()); w0 = watched(); b0 = machineBusySeconds(); child.stdin.write('GO\n'); }
       else if (l.startsWith('HOLDING')) {
         held = { connections: +l.split(' ')[1], rssKiB: server.rss() };
         child.stdin.end(); // let it close the connections
@@ -73,6 +77,8 @@ async function loadgen(server, { tls, mode, conns, seconds, concurrency = 1, byt
     connections: j.connections,
     resumed: j.resumed,
     failed: j.failed,
+    // rr: connections whose server closed without close_notify (also in failed)
+    unclean: j.unclean || 0,
     seconds: j.elapsed_s,
     serverCpu,
     // under cluster: the primary's share (the rest is the workers')

@@ -31,7 +31,7 @@ if (o.mode === 'sessionid' || o.mode === 'redis') opts.secureOptions = SSL_OP_NO
 // that share sessions must set the same one (a session of another context is
 // looked up, found, and not resumed).
 if (o.mode === 'redis') opts.sessionIdContext = 'bench-store';
-else if (o.mode !== 'tickets' && o.mode !== 'tickets-pp') throw new Error(`unknown --mode ${o.mode}`);
+if (!['tickets', 'tickets-pp', 'sessionid', 'redis'].includes(o.mode)) throw new Error(`unknown --mode ${o.mode}`);
 
 // Under cluster (cluster.js), count each worker's share of the connections.
 const counted = (conn) => {
