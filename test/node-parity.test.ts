@@ -335,3 +335,17 @@ describe('HTTP/1.1 events of the https server', () => {
     expect(mine.events.length).toBe(1);
   });
 });
+
+test('the HTTP/1.1 settings of the https server start as https.Server’s', () => {
+  const settings = (s: object) => {
+    const o = s as Record<string, unknown>;
+    const names = ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'maxHeadersCount', 'maxRequestsPerSocket'];
+    return Object.fromEntries([...names, 'timeout'].map((n) => [n, o[n]]));
+  };
+  const node = https.createServer(base);
+  const mine = createHttpsServer(base);
+  expect(settings(mine)).toEqual(settings(node));
+  expect(settings(mine)).toMatchObject({ keepAliveTimeout: 5000, headersTimeout: 60000, requestTimeout: 300000 });
+  // Both are node's setTimeout: it sets `timeout` and returns the server.
+  expect([node.setTimeout(1234) === node, node.timeout]).toEqual([mine.setTimeout(1234) === mine, mine.timeout]);
+});
