@@ -349,3 +349,46 @@ test('the HTTP/1.1 settings of the https server start as https.Server’s', () =
   // Both are node's setTimeout: it sets `timeout` and returns the server.
   expect([node.setTimeout(1234) === node, node.timeout]).toEqual([mine.setTimeout(1234) === mine, mine.timeout]);
 });
+
+test.each([
+  'keepAlive',
+  'keepAliveInitialDelay',
+  'noDelay',
+  'allowHalfOpen',
+  'pauseOnConnect',
+  'blockList',
+  'pfx',
+  'secureOptions',
+  'secureProtocol',
+  'honorCipherOrder',
+  'ecdhCurve',
+  'dhparam',
+  'sigalgs',
+  'crl',
+  'allowPartialTrustChain',
+  'certificateCompression',
+  'clientCertEngine',
+  'privateKeyEngine',
+  'privateKeyIdentifier',
+  'pskCallback',
+  'pskIdentityHint',
+  'ALPNCallback',
+  'enableTrace',
+  'secureContext',
+])('the node:tls option %s is refused by name (createServer, createHttpsServer), never ignored', (name) => {
+  // Each is accepted by node's tls.createServer.
+  const options = { ...base, [name]: name === 'pskCallback' || name === 'ALPNCallback' ? () => null : true };
+  expect(() => createServer(options as never)).toThrow(new RegExp(`'${name}'`));
+  expect(() => createServer(options as never)).toThrow(TypeError);
+  expect(() => createHttpsServer(options as never)).toThrow(new RegExp(`'${name}'`));
+});
+
+test.each(['keepAliveTimeout', 'headersTimeout', 'requestTimeout'])(
+  'the https.createServer option %s is refused by createHttpsServer; the property works as on https.Server',
+  (name) => {
+    expect(() => createHttpsServer({ ...base, [name]: 1000 } as never)).toThrow(new RegExp(`'${name}'`));
+    const server = createHttpsServer(base) as unknown as Record<string, unknown>;
+    server[name] = 1234;
+    expect(server[name]).toBe(1234);
+  },
+);
