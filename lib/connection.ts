@@ -310,6 +310,80 @@ export class TLSConnection extends Duplex {
     return this.transport?.live?.('sigalgs') ?? [];
   }
 
+  /**
+   * As `tls.TLSSocket#getEphemeralKeyInfo()` on a server socket: always null (node reports the key
+   * exchange only to clients).
+   */
+  getEphemeralKeyInfo(): null {
+    return null;
+  }
+
+  /**
+   * As `tls.TLSSocket#getTLSTicket()` on a server socket: node's server sockets never hold a ticket
+   * (undefined while open, null once closed); so here.
+   */
+  getTLSTicket(): undefined | null {
+    return this.destroyed ? null : undefined;
+  }
+
+  /**
+   * As `tls.TLSSocket#setMaxSendFragment()`, validated as node does (a 32-bit integer), but not applied:
+   * returns false (node's answer when the size was not set); records stay OpenSSL's 16 KiB.
+   */
+  setMaxSendFragment(size: number): boolean {
+    if (typeof size !== 'number') {
+      throw Object.assign(new TypeError(`The "size" argument must be of type number. Received ${typeof size}`), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+    if (!Number.isInteger(size) || size < -(2 ** 31) || size > 2 ** 31 - 1) {
+      throw Object.assign(new RangeError(`The value of "size" is out of range. Received ${String(size)}`), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+    }
+    return false;
+  }
+
+  /**
+   * As `tls.TLSSocket#disableRenegotiation()`: a no-op, since renegotiation is always refused here
+   * (`SSL_OP_NO_RENEGOTIATION`; TLS 1.3 has none).
+   */
+  disableRenegotiation(): void {}
+
+  /** As net.Socket#readyState: `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`. */
+  get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** As net.Socket#pending: false while connected; true once closed (or with no transport). */
+  get pending(): boolean {
+    return this.transport === null || this.destroyed;
+  }
+
+  /** As net.Socket#connecting: always false (a server's connection is connected when handed out). */
+  get connecting(): false {
+    return false;
+  }
+
+  /** As net.Socket#timeout: the `setTimeout()` time in ms (0: none). */
+  get timeout(): number {
+    return this.timeoutMs;
+  }
+
+  /** As net.Socket#bufferSize (deprecated there): `writableLength`, undefined once closed. */
+  get bufferSize(): number | undefined {
+    return this.destroyed ? undefined : this.writableLength;
+  }
+
+  /** As net.Socket#localFamily: `'IPv4'` or `'IPv6'`, undefined once closed. */
+  get localFamily(): string | undefined {
+    const a = this.localAddress;
+    return a === undefined || this.destroyed ? undefined : a.includes(':') ? 'IPv6' : 'IPv4';
+  }
+
   /** Plaintext bytes received (node counts the socket's bytes; this counts what the stream delivered). */
   get bytesRead(): number {
     return this.plaintextRead;

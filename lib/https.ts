@@ -229,7 +229,6 @@ export function createHttpsServer(options: HttpsServerOptions = {}, requestListe
   // HTTP/1.1 keep-alive as https.Server has it (node's HTTP/2 server leaves it unset: never times out).
   server.keepAliveTimeout = 5000;
   server.maxHeadersCount = null;
-  server.maxRequestsPerSocket = 0;
 
   // Node's tlsClientError listener destroys the failed socket; the native server already closed it.
   server.removeAllListeners('tlsClientError');

@@ -25,6 +25,9 @@ const UNSUPPORTED: Record<string, string> = {
   keepAlive: 'call setKeepAlive() on the connection',
   keepAliveInitialDelay: 'call setKeepAlive() on the connection',
   noDelay: 'connections of the native server have TCP_NODELAY on; call setNoDelay() to change it',
+  allowPartialTrustChain: 'a client certificate must chain to a root in ca',
+  certificateCompression: 'not supported',
+  blockList: 'filter addresses in a firewall, or accept with net.Server and adopt()',
   requestOCSP: "a client's option: the server staples when a client asks (ocspResponse, or the OCSPRequest event)",
 };
 

@@ -691,6 +691,18 @@ export class Server extends TypedEventEmitter<ServerEvents> {
   }
 }
 
+// As net.Server's: `await using server = createServer(...)` closes it (resolves at once when not listening).
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
+if (asyncDispose) {
+  Object.defineProperty(Server.prototype, asyncDispose, {
+    value(this: Server): Promise<void> {
+      return new Promise<void>((resolve) => (this.listening ? this.close(() => resolve()) : resolve()));
+    },
+    configurable: true,
+    writable: true,
+  });
+}
+
 /** @internal The server-only options, checked, as native/tcp_server.h ServerLimits takes them. */
 export function serverLimits(options: ServerOptions) {
   if (options.SNICallback !== undefined && typeof options.SNICallback !== 'function') {
