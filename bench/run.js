@@ -12,6 +12,8 @@
 //   --callgrind-addon  count the addon under callgrind in --quick too (slow)
 //   --callgrind-node also count node:tls under callgrind (slow)
 //   --publish        also copy the JSON written (and chart.svg) to bench/results/
+//   --sequential     single-process cells one contestant after the other (default: interleaved,
+//                    every run of a cell measures each contestant once, in a rotated order)
 //   --multicore      the multi-core section only (threads, cluster, C server;
 //                    see MC_CONTESTANTS); the full run includes it, --quick not
 //   --no-multicore   leave the multi-core section out of the full run
@@ -62,6 +64,7 @@ const opt = {
   requestBytes: Number(value('--request', 100)),
   only: value('--only', '').split(',').filter(Boolean),
   publish: flag('--publish'),
+  sequential: flag('--sequential'),
   singleCore: !sectionOnly,
   multicore: mcOnly || (!sectionOnly && !quick && !flag('--no-multicore')),
   mcN: Number(value('--mc-n', 2)),
@@ -555,6 +558,63 @@ async function runCells(c, cells, cert, entry, { warmup, steps }) {
   return server.stats;
 }
 
+// The single-process cells of one certificate, contestants interleaved: every server is up for the
+// whole group (an idle server costs nothing), and each run of a cell measures every contestant once,
+// in an order rotated from run to run, so that other load on a shared machine falls on all of them
+// alike and the ratios compare runs taken minutes, not a quarter of an hour, apart. (--sequential:
+// one contestant after the other, each alone on the machine.) Fills cell.results; returns each
+// contestant's STATS by id.
+async function runInterleaved(list, cells, cert, entries, steps) {
+  const servers = new Map();
+  const stats = {};
+  for (const c of list) {
+    const [cmd, args] = c.cmd(0, cert);
+    try {
+      const server = await new Server(cmd, args, { label: c.id }).start();
+      servers.set(c.id, server);
+      if (server.info.impl) entries[c.id].impl = server.info.impl;
+    } catch (e) {
+      fail(`${c.id}: server did not start: ${e.message}`);
+      for (const cell of cells) cell.results[c.id] = { error: e.message, status: 'failed' };
+    }
+  }
+  const rank = { ok: 0, partial: 1, unsupported: 2, failed: 3 };
+  for (const cell of cells) {
+    const live = list.filter((c) => servers.has(c.id));
+    const acc = Object.fromEntries(live.map((c) => [c.id, { runs: [], status: 'ok', error: null }]));
+    for (let i = 0; i < opt.runs; i++) {
+      const order = live.map((_, k) => live[(k + i) % live.length]);
+      for (const c of order) {
+        const a = acc[c.id];
+        const server = servers.get(c.id);
+        if (a.error || !server.alive()) continue;
+        progress(`[${steps.step + 1}/${steps.total}] ${cell.title} — run ${i + 1}/${opt.runs}: ${c.id}`);
+        try {
+          const r = await measure(server, cell);
+          const st = check(c, cell, r);
+          if (rank[st] > rank[a.status]) a.status = st;
+          a.runs.push(r);
+        } catch (e) {
+          fail(`${c.id} / ${cell.id}: ${e.message}`);
+          a.error = e.message;
+        }
+        if (!server.alive()) fail(`${c.id}: server died during ${cell.id}\n${server.stderr}`);
+      }
+    }
+    for (const c of live) {
+      const a = acc[c.id];
+      cell.results[c.id] = a.error || !a.runs.length ? { error: a.error || 'server died', status: 'failed', runs: a.runs }
+        : { ...summarize(cell, a.runs), status: a.status, runs: a.runs };
+    }
+    steps.step += live.length;
+  }
+  for (const [id, server] of servers) {
+    await server.stop();
+    stats[id] = server.stats;
+  }
+  return stats;
+}
+
 function pick(list) {
   const out = [];
   for (const c of list) {
@@ -585,11 +645,20 @@ async function main() {
   // Each contestant runs alone, one server process per certificate.
   const steps = { step: 0, total: (opt.singleCore ? contestants.length * (CELLS.length + 1) : 0) + mcContestants.length * MC_CELLS.length +
     (opt.store ? storeCells(opt).filter((c) => !opt.only.length || opt.only.includes(c.contestant)).length : 0) };
-  for (const c of opt.singleCore ? contestants : []) {
-    const entry = results.contestants.find((x) => x.id === c.id);
+  const entries = Object.fromEntries(results.contestants.map((e) => [e.id, e]));
+  if (opt.singleCore && !opt.sequential) {
     for (const cert of CERTS) {
-      const stats = await runCells(c, results.cells.filter((x) => x.cert === cert), certs[cert], entry, { steps });
-      if (stats) entry[`stats_${cert}`] = stats;
+      const stats = await runInterleaved(contestants, results.cells.filter((x) => x.cert === cert), certs[cert], entries, steps);
+      for (const [id, st] of Object.entries(stats)) if (st) entries[id][`stats_${cert}`] = st;
+    }
+  }
+  for (const c of opt.singleCore ? contestants : []) {
+    const entry = entries[c.id];
+    if (opt.sequential) {
+      for (const cert of CERTS) {
+        const stats = await runCells(c, results.cells.filter((x) => x.cert === cert), certs[cert], entry, { steps });
+        if (stats) entry[`stats_${cert}`] = stats;
+      }
     }
     steps.step++;
     progress(`[${steps.step}/${steps.total}] ${c.id}: memory (2 x ${opt.cacheSessions} cached sessions, ${opt.idleConns} idle connections)`);

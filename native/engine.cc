@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -14,6 +15,7 @@ namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;   // one TLS record's worth of plaintext per SSL_read
 constexpr size_t kMinReadRoom = 2 * 1024;  // less room than this left: grow by kReadChunk first
+constexpr size_t kRecordOverhead = 64;     // a TLS record's header, tag and padding, at most (TLS 1.2/1.3 AEAD)
 
 // The write BIO: appends to the engine's Bytes, which the transport writes from directly. (A memory
 // BIO would cost one more copy of every byte sent, to get it out again.)
@@ -62,25 +64,85 @@ std::shared_ptr<BIO_METHOD> OutMethod() {
   return method;
 }
 
+// The read BIO: reads the engine's Inbox, which holds no copy of what the transport just received. Empty
+// means "more later" (retry), never EOF: the transport reports endings via Finish().
+int InRead(BIO* bio, char* out, int len) {
+  BIO_clear_retry_flags(bio);
+  size_t n = len > 0 ? static_cast<Inbox*>(BIO_get_data(bio))->Read(out, static_cast<size_t>(len)) : 0;
+  if (n == 0) {
+    BIO_set_retry_read(bio);
+    return -1;
+  }
+  return static_cast<int>(n);
+}
+
+long InCtrl(BIO* bio, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(static_cast<Inbox*>(BIO_get_data(bio))->pending());
+    case BIO_CTRL_FLUSH:
+      return 1;
+    default:
+      return 0;  // BIO_CTRL_EOF among them: never
+  }
+}
+
+std::shared_ptr<BIO_METHOD> InMethod() {
+  static std::mutex mutex;
+  static std::weak_ptr<BIO_METHOD> current;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<BIO_METHOD> method = current.lock();
+  if (method) return method;
+  BIO_METHOD* m = BIO_meth_new((BIO_TYPE_START + 0x50) | BIO_TYPE_SOURCE_SINK, "osc ciphertext in");
+  if (m == nullptr) return nullptr;
+  BIO_meth_set_read(m, InRead);
+  BIO_meth_set_ctrl(m, InCtrl);
+  BIO_meth_set_create(m, OutCreate);
+  method.reset(m, BIO_meth_free);
+  current = method;
+  return method;
+}
+
 }  // namespace
+
+size_t Inbox::Read(char* out, size_t len) {
+  size_t n = 0;
+  if (kept_off_ < kept_.size()) {
+    n = std::min(len, kept_.size() - kept_off_);
+    std::memcpy(out, kept_.data() + kept_off_, n);
+    kept_off_ += n;
+    if (kept_off_ == kept_.size()) {
+      kept_.Reset(0);
+      kept_off_ = 0;
+    }
+  }
+  if (n < len && span_len_ > 0) {
+    size_t take = std::min(len - n, span_len_);
+    std::memcpy(out + n, span_, take);
+    span_ += take;
+    span_len_ -= take;
+    n += take;
+  }
+  return n;
+}
 
 Engine::Engine(std::shared_ptr<ContextCore> context, UncleanPolicy policy, unsigned ask)
     : context_(std::move(context)), policy_(policy), ask_(ask) {
   ErrorQueueGuard guard;
   ssl_.reset(SSL_new(context_->ctx()));
   if (!ssl_) throw TlsError("ERR_OSC_OPENSSL", TakeOpenSslError("SSL_new failed"));
-  rbio_ = BIO_new(BIO_s_mem());
+  in_method_ = InMethod();
   out_method_ = OutMethod();
+  BIO* rbio = in_method_ ? BIO_new(in_method_.get()) : nullptr;
   BIO* wbio = out_method_ ? BIO_new(out_method_.get()) : nullptr;
-  if (rbio_ == nullptr || wbio == nullptr) {
-    BIO_free(rbio_);
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
     BIO_free(wbio);
     throw TlsError("ERR_OSC_OPENSSL", "out of memory");
   }
+  BIO_set_data(rbio, &in_);
   BIO_set_data(wbio, &out_);
-  // An empty read BIO means "more later", never EOF: the transport reports endings via Finish().
-  BIO_set_mem_eof_return(rbio_, -1);
-  SSL_set_bio(ssl_.get(), rbio_, wbio);
+  SSL_set_bio(ssl_.get(), rbio, wbio);
   SSL_set_app_data(ssl_.get(), static_cast<SessionObserver*>(this));
   SSL_set_accept_state(ssl_.get());
   set_ask(ask);
@@ -260,7 +322,15 @@ void Engine::TakeStoreWork(std::vector<StoreWrite>* writes, std::vector<std::str
 }
 
 void Engine::Receive(const char* data, size_t len) {
-  if (ssl_ && len > 0) BIO_write(rbio_, data, static_cast<int>(len));
+  if (ssl_ && len > 0) in_.Keep(data, len);
+}
+
+unsigned Engine::Feed(const char* data, size_t len) {
+  if (!ssl_) return 0;
+  in_.Borrow(data, len);
+  unsigned events = Advance();
+  in_.Return();
+  return events;
 }
 
 unsigned Engine::Fail(unsigned events, const char* fallback) {
@@ -300,9 +370,13 @@ unsigned Engine::Advance() {
 
 unsigned Engine::ReadPlaintext(unsigned events) {
   while (!peer_closed_) {
-    // Into the room left, a record's worth when there is little: asking for a whole record's room on
-    // every pass would double the buffer (a realloc and a copy) each time a record was read.
-    if (plaintext_.room() < kMinReadRoom) plaintext_.Reserve(kReadChunk);
+    // Into the room left. When little is left: room for all the ciphertext at hand (plaintext is never
+    // longer), at least a record's worth, in one allocation, so a big read does not double the buffer
+    // (a realloc and a copy) record after record; and no buffer at all when there is nothing to read.
+    if (plaintext_.room() < kMinReadRoom) {
+      if (in_.pending() == 0 && SSL_has_pending(ssl_.get()) == 0) break;
+      plaintext_.Reserve(std::max(kReadChunk, in_.pending()));
+    }
     size_t got = 0;
     int r = SSL_read_ex(ssl_.get(), plaintext_.data() + plaintext_.size(), plaintext_.room(), &got);
     plaintext_.Commit(got);
@@ -332,7 +406,15 @@ bool Engine::Write(const char* data, size_t len) {
   if (len == 0) return true;
   ErrorQueueGuard guard;
   size_t written = 0;
-  // A memory BIO never pushes back, so one call encrypts everything.
+  // Room for every record at once (a header, tag and padding per 16 KiB): one allocation, not a
+  // doubling (a realloc and a copy) record after record.
+  try {
+    out_.Reserve(len + (len / kReadChunk + 1) * kRecordOverhead);
+  } catch (const std::bad_alloc&) {
+    error_ = "out of memory";
+    return false;
+  }
+  // The write BIO never pushes back, so one call encrypts everything.
   if (SSL_write_ex(ssl_.get(), data, len, &written) != 1 || written != len) {
     error_ = TakeOpenSslError("write failed");
     return false;
@@ -439,7 +521,6 @@ const Outcome& Engine::Finish(TransportEnd how, const char* sys_code) {
   added_sessions_.clear();
   SetKeylog(false);
   ssl_.reset();
-  rbio_ = nullptr;
   return outcome_;
 }
 

@@ -60,6 +60,33 @@ enum EngineAsk : unsigned {
   kAskOcsp = 1u << 1,        // OCSPRequest: the response to staple, when the client asks for one
 };
 
+// Ciphertext from the peer as OpenSSL reads it through the engine's read BIO: during Feed() straight from
+// the transport's buffer (no copy), and whatever OpenSSL left unread (a handshake waiting for the store)
+// kept until the next call.
+class Inbox {
+ public:
+  // Up to `len` bytes into `out`: the kept ones first, then the borrowed span. 0: nothing (yet).
+  size_t Read(char* out, size_t len);
+  size_t pending() const { return kept_.size() - kept_off_ + span_len_; }
+  void Keep(const char* data, size_t len) { kept_.Append(data, len); }
+  void Borrow(const char* data, size_t len) {
+    span_ = data;
+    span_len_ = len;
+  }
+  // The borrowed span goes back to its owner: what OpenSSL did not read of it is copied.
+  void Return() {
+    if (span_len_ > 0) kept_.Append(span_, span_len_);
+    span_ = nullptr;
+    span_len_ = 0;
+  }
+
+ private:
+  Bytes kept_;
+  size_t kept_off_ = 0;
+  const char* span_ = nullptr;
+  size_t span_len_ = 0;
+};
+
 // A session for the store (write-behind): its id, DER and remaining lifetime.
 struct StoreWrite {
   std::string id;
@@ -85,8 +112,11 @@ class Engine final : public SessionObserver {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Buffers ciphertext from the peer; Advance() consumes it.
+  // Buffers ciphertext from the peer (a copy); Advance() consumes it.
   void Receive(const char* data, size_t len);
+  // Receive() + Advance() without the copy: OpenSSL reads straight from `data`, and only what it leaves
+  // unread (a handshake suspended for the store) is kept. The transports' path.
+  unsigned Feed(const char* data, size_t len);
   // Drives the handshake, then decrypts everything buffered into plaintext(). Returns EngineEvent bits.
   // Transports apply backpressure at the socket: a paused reader stops reading ciphertext.
   unsigned Advance();
@@ -178,9 +208,10 @@ class Engine final : public SessionObserver {
   std::shared_ptr<ContextCore> context_;    // the listening context: its cache holds the sessions
   std::shared_ptr<ContextCore> active_;     // the host name's context the SSL switched to, if any
   std::shared_ptr<BIO_METHOD> out_method_;  // outlives ssl_ (declared before it)
+  std::shared_ptr<BIO_METHOD> in_method_;   // likewise
+  Inbox in_;                                // what SSL reads from its read BIO (declared before ssl_)
+  Bytes out_;                               // what SSL writes to its write BIO (appends here: no copy out of a BIO)
   SslPtr ssl_;
-  BIO* rbio_ = nullptr;  // owned by ssl_ (a memory BIO)
-  Bytes out_;            // what SSL writes to its write BIO (appends here: no copy out of a BIO)
   UncleanPolicy policy_;
   std::vector<SessionPtr> added_sessions_;
   Bytes plaintext_;

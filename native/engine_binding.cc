@@ -211,8 +211,7 @@ Napi::Value EngineWrap::Result(Napi::Env env, unsigned events) {
 Napi::Value EngineWrap::Feed(const Napi::CallbackInfo& info) {
   if (!info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "feed expects a Buffer");
   auto buf = info[0].As<Napi::Buffer<char>>();
-  engine_->Receive(buf.Data(), buf.Length());
-  return Result(info.Env(), engine_->Advance());
+  return Result(info.Env(), engine_->Feed(buf.Data(), buf.Length()));
 }
 
 // write(buffers[]): encrypts a batch; ciphertext comes back in one buffer.

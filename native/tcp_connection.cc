@@ -121,8 +121,7 @@ void TcpConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (self->Gone()) return;
   self->server_->Guard([&] {
     if (nread > 0) {
-      self->engine_.Receive(buf->base, static_cast<size_t>(nread));
-      self->Handle(self->engine_.Advance());
+      self->Handle(self->engine_.Feed(buf->base, static_cast<size_t>(nread)));
     } else if (nread < 0) {
       self->OnPeerEof(nread);
     }
