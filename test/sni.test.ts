@@ -81,6 +81,40 @@ function cnOf(pem: string): string {
 }
 
 describe('static names (contexts, addContext): resolved natively', () => {
+  test.each([
+    ['TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+    ['TLSv1.3', 'TLS_CHACHA20_POLY1305_SHA256'],
+  ] as const)("%s: a name's own cipher list applies, the default context's elsewhere", async (v, named) => {
+    const { port } = await fx.start(
+      {
+        cert: DEFAULT.cert,
+        key: DEFAULT.key,
+        contexts: {
+          'a.test': {
+            cert: A.cert,
+            key: A.key,
+            ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+            ciphersuites: named.startsWith('TLS_') ? named : undefined,
+          },
+        },
+      },
+      echo,
+    );
+    const cipherFor = (servername: string) =>
+      new Promise<string>((resolve, reject) => {
+        const c = tls.connect(
+          { host: HOST, port, servername, rejectUnauthorized: false, minVersion: v, maxVersion: v },
+          () => {
+            resolve(c.getCipher().name);
+            c.destroy();
+          },
+        );
+        c.on('error', reject);
+      });
+    expect(await cipherFor('a.test')).toBe(named);
+    expect(await cipherFor('other.test')).not.toBe(named); // OpenSSL's default order prefers AES-256
+  });
+
   test('the right certificate per name, wildcards as node matches them, and the default otherwise', async () => {
     const { port, server } = await fx.start(
       {
