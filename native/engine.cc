@@ -45,23 +45,31 @@ int OutCreate(BIO* bio) {
   return 1;
 }
 
-// The write BIO's method points into this code, so it lives exactly as long as some engine uses it:
-// nothing process-wide is left pointing into an addon that a worker thread unloads.
-std::shared_ptr<BIO_METHOD> OutMethod() {
-  static std::mutex mutex;
-  static std::weak_ptr<BIO_METHOD> current;
+// A BIO method points into this code, so it lives exactly as long as some engine uses it: nothing
+// process-wide is left pointing into an addon that a worker thread unloads. A fixed type number:
+// BIO_get_new_index() hands out a process-wide, finite range.
+template <typename Setup>
+std::shared_ptr<BIO_METHOD> SharedMethod(std::mutex& mutex, std::weak_ptr<BIO_METHOD>& current, int type,
+                                         const char* name, Setup setup) {
   std::lock_guard<std::mutex> lock(mutex);
   std::shared_ptr<BIO_METHOD> method = current.lock();
   if (method) return method;
-  // A fixed type number: BIO_get_new_index() hands out a process-wide, finite range.
-  BIO_METHOD* m = BIO_meth_new((BIO_TYPE_START + 0x4f) | BIO_TYPE_SOURCE_SINK, "osc ciphertext out");
+  BIO_METHOD* m = BIO_meth_new((BIO_TYPE_START + type) | BIO_TYPE_SOURCE_SINK, name);
   if (m == nullptr) return nullptr;
-  BIO_meth_set_write(m, OutWrite);
-  BIO_meth_set_ctrl(m, OutCtrl);
+  setup(m);
   BIO_meth_set_create(m, OutCreate);
   method.reset(m, BIO_meth_free);
   current = method;
   return method;
+}
+
+std::shared_ptr<BIO_METHOD> OutMethod() {
+  static std::mutex mutex;
+  static std::weak_ptr<BIO_METHOD> current;
+  return SharedMethod(mutex, current, 0x4f, "osc ciphertext out", [](BIO_METHOD* m) {
+    BIO_meth_set_write(m, OutWrite);
+    BIO_meth_set_ctrl(m, OutCtrl);
+  });
 }
 
 // The read BIO: reads the engine's Inbox, which holds no copy of what the transport just received. Empty
@@ -90,17 +98,10 @@ long InCtrl(BIO* bio, int cmd, long, void*) {
 std::shared_ptr<BIO_METHOD> InMethod() {
   static std::mutex mutex;
   static std::weak_ptr<BIO_METHOD> current;
-  std::lock_guard<std::mutex> lock(mutex);
-  std::shared_ptr<BIO_METHOD> method = current.lock();
-  if (method) return method;
-  BIO_METHOD* m = BIO_meth_new((BIO_TYPE_START + 0x50) | BIO_TYPE_SOURCE_SINK, "osc ciphertext in");
-  if (m == nullptr) return nullptr;
-  BIO_meth_set_read(m, InRead);
-  BIO_meth_set_ctrl(m, InCtrl);
-  BIO_meth_set_create(m, OutCreate);
-  method.reset(m, BIO_meth_free);
-  current = method;
-  return method;
+  return SharedMethod(mutex, current, 0x50, "osc ciphertext in", [](BIO_METHOD* m) {
+    BIO_meth_set_read(m, InRead);
+    BIO_meth_set_ctrl(m, InCtrl);
+  });
 }
 
 }  // namespace
