@@ -4,10 +4,11 @@
 #include <unistd.h>
 #endif
 
-#include "addon_data.h"
+#include <openssl/x509.h>
+
+#include "binding_util.h"
 #include "engine_binding.h"
 #include "sockaddr.h"
-#include "tcp_connection_binding.h"
 #include "tcp_server.h"
 
 namespace osc {
@@ -61,7 +62,7 @@ void TcpConnection::Enter(State next) {
       bool timeout = o.code == "ERR_OSC_HANDSHAKE_TIMEOUT";
       (timeout ? c.handshake_timeouts : c.handshake_failures)++;
       // A connection the server itself closed (server shutdown, closeAllConnections) is no client's error.
-      if (o.ending != Ending::kLocal) server_->ReportClientError(o, remote_address_, remote_port_);
+      if (o.ending != Ending::kLocal) server_->ReportClientError(o, remote_);
     }
   }
   if (next == State::kClosing && prev != State::kAccepting) c.open--;
@@ -78,7 +79,7 @@ void TcpConnection::InitHandles(uv_loop_t* loop) {
 void TcpConnection::Start(uv_stream_t* listener) {
   InitHandles(listener->loop);
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) return Close(TransportEnd::kLocal);
-  Admit();
+  Admit(true);
 }
 
 void TcpConnection::Adopt(uv_loop_t* loop, int fd) {
@@ -89,11 +90,11 @@ void TcpConnection::Adopt(uv_loop_t* loop, int fd) {
 #endif
     return Close(TransportEnd::kLocal);
   }
-  Admit();
+  Admit(false);
 }
 
 // Counts the accepted socket, applies the limits, and starts the handshake.
-void TcpConnection::Admit() {
+void TcpConnection::Admit(bool from_listener) {
   ServerCounters& c = server_->counters();
   const ServerLimits& l = server_->limits();
   c.accepted++;
@@ -105,7 +106,7 @@ void TcpConnection::Admit() {
     c.rejected_max_pending++;
     return Close(TransportEnd::kLocal);
   }
-  RememberAddresses();
+  RememberAddresses(from_listener);
   Enter(State::kHandshaking);
   uv_tcp_nodelay(&tcp_, 1);  // handshake flights are single writes; Nagle would only delay them
   if (l.handshake_timeout_ms > 0) uv_timer_start(&timer_, OnTimer, l.handshake_timeout_ms, 0);
@@ -151,7 +152,7 @@ void TcpConnection::Handle(unsigned events) {
     Secure(with_data);
     if (with_data) events &= ~static_cast<unsigned>(kPlaintext);
   }
-  if (Gone() || !receiver_ || server_->exiting()) {
+  if (Gone() || !held_ || server_->exiting()) {
     engine_.plaintext().Reset(0);
     return;
   }
@@ -165,7 +166,7 @@ void TcpConnection::Handle(unsigned events) {
   }
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
   // Lines of the handshake went with `connection`; later ones (rare: a key update) come here.
-  if (engine_.has_keylog() && !Gone() && receiver_) {
+  if (engine_.has_keylog() && !Gone() && held_) {
     Napi::Env env = server_->env();
     Napi::HandleScope scope(env);
     CallJs(server_->callbacks().keylog, {KeylogToJs(env, engine_.TakeKeylog())});
@@ -183,23 +184,18 @@ void TcpConnection::Secure(bool with_data) {
     first = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
     plain.Reset(0);
   }
-  Napi::Object handle = DataOf(env).tcp_connection.New({});
-  wrap_ = TcpConnectionWrap::Unwrap(handle);
-  wrap_->Bind(this, engine_.session());
-  napi_value receiver = nullptr;
   Napi::Value keylog = engine_.has_keylog() ? Napi::Value(KeylogToJs(env, engine_.TakeKeylog())) : env.Undefined();
-  server_->Call(env.Global(), server_->callbacks().connection.Value(),
-                {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), first, keylog},
-                &receiver);
-  if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
-  if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {
+  held_ = true;  // JS may call in already, from the connection callback
+  napi_value taken = nullptr;
+  bool called = server_->Call(env.Global(), server_->callbacks().connection.Value(),
+                              {Napi::Number::New(env, id_), first, keylog}, &taken);
+  if (Gone() || !held_) return;  // JS destroyed it already
+  bool yes = false;
+  if (!called || napi_get_value_bool(env, taken, &yes) != napi_ok || !yes) {
     // The listener threw, or the facade did not take the connection: nobody can use it.
-    wrap_->Unbind();
-    wrap_ = nullptr;
+    held_ = false;
     return Close(TransportEnd::kLocal);
   }
-  receiver_ = Napi::Persistent(Napi::Value(env, receiver).As<Napi::Object>());
 }
 
 void TcpConnection::OnPeerEof(ssize_t status) {
@@ -368,9 +364,7 @@ void TcpConnection::ResolveOcsp(const Napi::Value& response, const Napi::Value& 
 }
 
 const Outcome& TcpConnection::Destroy() {
-  if (wrap_ != nullptr) wrap_->Unbind();
-  wrap_ = nullptr;
-  receiver_.Reset();
+  held_ = false;
   Close(TransportEnd::kLocal);
   return engine_.outcome();
 }
@@ -380,18 +374,16 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
   if (--self->open_handles_ > 0) return;
   // What the close did to the cache (drop policy, a fatal error) goes to the store too.
   self->server_->Guard([&] { self->server_->ReportStoreWork(self->engine_); });
-  if (self->wrap_ != nullptr) {
-    self->wrap_->Unbind();
-    self->wrap_ = nullptr;
-  }
-  if (!self->receiver_.IsEmpty()) {
+  if (self->held_) {
     self->server_->Guard([&] {
       if (self->server_->exiting()) return;
       Napi::Env env = self->server_->env();
       Napi::HandleScope scope(env);
-      self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome())});
+      // The facts go with the close only if JS never asked: it may still ask once the slot is gone.
+      napi_value facts = self->facts_taken_ ? env.Undefined() : FactsToJs(env, self->Facts());
+      self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome()), facts});
     });
-    self->receiver_.Reset();
+    self->held_ = false;
   }
   TcpServer* server = self->server_;
   server->Forget(self);
@@ -399,21 +391,92 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
 }
 
 bool TcpConnection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  if (receiver_.IsEmpty() || server_->exiting()) return true;
+  if (!held_ || server_->exiting()) return true;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
+  napi_value argv[4];
+  size_t argc = 0;
+  argv[argc++] = Napi::Number::New(env, id_);
+  for (napi_value a : args) {
+    if (argc < 4) argv[argc++] = a;
+  }
   napi_value r = nullptr;
-  if (!server_->Call(receiver_.Value(), fn.Value(), args, &r)) return true;
-  Napi::Value v(env, r);
-  return !(v.IsBoolean() && !v.As<Napi::Boolean>().Value());
+  if (!server_->Call(env.Global(), fn.Value(), argc, argv, &r)) return true;
+  bool b = true;
+  return napi_get_value_bool(env, r, &b) != napi_ok || b;
 }
 
-void TcpConnection::RememberAddresses() {
-  SocketName remote = NameOf(&tcp_, true), local = NameOf(&tcp_, false);
-  remote_address_ = std::move(remote.address);
-  remote_port_ = remote.port;
-  local_address_ = std::move(local.address);
-  local_port_ = local.port;
+void TcpConnection::RememberAddresses(bool from_listener) {
+  // The peer's address now: a peer that reset is gone from getpeername. The local one is the
+  // listener's when it is bound to one address (no system call), else the kernel's.
+  RawNameOf(&tcp_, true, &remote_);
+  if (!from_listener || !server_->LocalAddress(&local_)) RawNameOf(&tcp_, false, &local_);
+}
+
+namespace {
+
+void AppendNumber(std::string* out, long v) {
+  char text[24];
+  char* end = text + sizeof text;
+  char* p = end;
+  bool negative = v < 0;
+  unsigned long u = negative ? 0UL - static_cast<unsigned long>(v) : static_cast<unsigned long>(v);
+  do {
+    *--p = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (negative) *--p = '-';
+  out->append(p, static_cast<size_t>(end - p));
+}
+
+}  // namespace
+
+// remoteAddress, remotePort, localAddress, localPort, reused, protocol, cipher, cipherStandardName,
+// certRequested, verifyCode, verifyError, id (hex), alpn length, servername length — each followed by
+// a NUL — then the ALPN protocol, the server name and the peer certificate (DER), raw bytes (latin1).
+std::string TcpConnection::Facts() {
+  facts_taken_ = true;
+  const SessionInfo& s = engine_.session();
+  std::string out;
+  out.reserve(200 + s.peer_certificate.size());
+  auto field = [&out](const std::string& v) {
+    out += v;
+    out += '\0';
+  };
+  auto number = [&out](long v) {
+    AppendNumber(&out, v);
+    out += '\0';
+  };
+  AppendAddress(remote_, &out);
+  out += '\0';
+  number(PortOf(remote_));
+  AppendAddress(local_, &out);
+  out += '\0';
+  number(PortOf(local_));
+  number(s.reused ? 1 : 0);
+  field(s.protocol);
+  field(s.cipher);
+  field(s.cipher_standard_name);
+  number(s.cert_requested ? 1 : 0);
+  if (s.verify_result != X509_V_OK) {
+    field(VerifyErrorCode(s.verify_result));
+    field(X509_verify_cert_error_string(s.verify_result));
+  } else {
+    field("");
+    field("");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  for (unsigned char c : s.id) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  out += '\0';
+  number(static_cast<long>(s.alpn.size()));
+  number(static_cast<long>(s.servername.size()));
+  out += s.alpn;
+  out += s.servername;
+  out += s.peer_certificate;
+  return out;
 }
 
 }  // namespace osc
