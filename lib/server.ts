@@ -347,6 +347,8 @@ class TcpTransport implements Transport {
 
   constructor(
     private readonly native: NativeConnections,
+    // The server's connections by id: this one leaves it at its close or destroy().
+    private readonly table: Map<number, TcpTransport>,
     readonly id: number,
     readonly conn: TLSConnection,
   ) {}
@@ -401,6 +403,7 @@ class TcpTransport implements Transport {
 
   destroy(): NativeOutcome | undefined {
     this.closed();
+    this.table.delete(this.id);
     const r = this.native.destroy(this.id);
     if (r === undefined) return undefined;
     if (r[4] !== undefined) this.packed ??= r[4];
@@ -751,7 +754,7 @@ export class Server extends TypedEventEmitter<ServerEvents> {
 
   private onConnection(id: number, first: Buffer | undefined, keylog: Buffer[] | undefined): boolean {
     const conn = new TLSConnection();
-    const transport = new TcpTransport(this.native, id, conn);
+    const transport = new TcpTransport(this.native, this.transports, id, conn);
     conn.attach(transport);
     this.transports.set(id, transport);
     try {
