@@ -405,9 +405,8 @@ class TcpTransport implements Transport {
     this.closed();
     this.table.delete(this.id);
     const r = this.native.destroy(this.id);
-    if (r === undefined) return undefined;
-    if (r[4] !== undefined) this.packed ??= r[4];
-    return [r[0], r[1], r[2], r[3]];
+    if (r !== undefined && r[4] !== undefined) this.packed ??= r[4];
+    return r as NativeOutcome | undefined; // [4] is ignored by readers of an outcome
   }
 
   setShutdown(flags: number): void {

@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -49,25 +50,34 @@ inline bool IsWildcard(const RawAddress& a) {
   return true;
 }
 
-// Appends the address as node:net writes it (inet_ntop's text; IPv4 by hand, without printf).
-inline void AppendAddress(const RawAddress& a, std::string* out) {
+// The longest address text: INET6_ADDRSTRLEN less its NUL (an IPv4-mapped IPv6 address).
+constexpr size_t kAddressTextMax = 45;
+
+// Writes the address as node:net shows it (inet_ntop's text; IPv4 by hand, without printf) at `out`,
+// which has room for kAddressTextMax characters; returns the end. Nothing for an unknown family.
+inline char* WriteAddress(const RawAddress& a, char* out) {
   if (a.sa.sa_family == AF_INET) {
     const auto* b = reinterpret_cast<const unsigned char*>(&a.v4.sin_addr);
-    char text[16];
-    char* p = text;
     for (int i = 0; i < 4; ++i) {
       unsigned v = b[i];
-      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
-      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
-      *p++ = static_cast<char>('0' + v % 10);
-      if (i < 3) *p++ = '.';
+      if (v >= 100) *out++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *out++ = static_cast<char>('0' + v / 10 % 10);
+      *out++ = static_cast<char>('0' + v % 10);
+      if (i < 3) *out++ = '.';
     }
-    out->append(text, static_cast<size_t>(p - text));
   } else if (a.sa.sa_family == AF_INET6) {
     char text[64] = {0};
     uv_ip6_name(&a.v6, text, sizeof text);
-    out->append(text);
+    size_t n = std::min(std::strlen(text), kAddressTextMax);
+    std::memcpy(out, text, n);
+    out += n;
   }
+  return out;
+}
+
+inline void AppendAddress(const RawAddress& a, std::string* out) {
+  char text[kAddressTextMax];
+  out->append(text, static_cast<size_t>(WriteAddress(a, text) - text));
 }
 
 inline int PortOf(const RawAddress& a) {

@@ -4,7 +4,11 @@
 #include <unistd.h>
 #endif
 
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "binding_util.h"
 #include "engine_binding.h"
@@ -415,19 +419,39 @@ void TcpConnection::RememberAddresses(bool from_listener) {
 
 namespace {
 
-void AppendNumber(std::string* out, long v) {
-  char text[24];
-  char* end = text + sizeof text;
-  char* p = end;
-  bool negative = v < 0;
-  unsigned long u = negative ? 0UL - static_cast<unsigned long>(v) : static_cast<unsigned long>(v);
-  do {
-    *--p = static_cast<char>('0' + u % 10);
-    u /= 10;
-  } while (u != 0);
-  if (negative) *--p = '-';
-  out->append(p, static_cast<size_t>(end - p));
-}
+// Writes text and numbers into a buffer that the caller sized: no reallocation, no printf.
+class Packer {
+ public:
+  explicit Packer(char* at) : at_(at) {}
+  char* at() const { return at_; }
+  void Bytes(const char* s, size_t n) {
+    std::memcpy(at_, s, n);
+    at_ += n;
+  }
+  void Field(const char* s, size_t n) {
+    Bytes(s, n);
+    *at_++ = '\0';
+  }
+  void Field(const std::string& s) { Field(s.data(), s.size()); }
+  void Number(unsigned long v) {
+    char text[24];
+    char* end = text + sizeof text;
+    char* p = end;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    Field(p, static_cast<size_t>(end - p));
+  }
+  void Address(const RawAddress& a) {
+    at_ = WriteAddress(a, at_);
+    *at_++ = '\0';
+    Number(static_cast<unsigned long>(PortOf(a)));
+  }
+
+ private:
+  char* at_;
+};
 
 }  // namespace
 
@@ -437,45 +461,43 @@ void AppendNumber(std::string* out, long v) {
 std::string TcpConnection::Facts() {
   facts_taken_ = true;
   const SessionInfo& s = engine_.session();
-  std::string out;
-  out.reserve(200 + s.peer_certificate.size());
-  auto field = [&out](const std::string& v) {
-    out += v;
-    out += '\0';
-  };
-  auto number = [&out](long v) {
-    AppendNumber(&out, v);
-    out += '\0';
-  };
-  AppendAddress(remote_, &out);
-  out += '\0';
-  number(PortOf(remote_));
-  AppendAddress(local_, &out);
-  out += '\0';
-  number(PortOf(local_));
-  number(s.reused ? 1 : 0);
-  field(s.protocol);
-  field(s.cipher);
-  field(s.cipher_standard_name);
-  number(s.cert_requested ? 1 : 0);
+  const char* code = "";
+  const char* text = "";
   if (s.verify_result != X509_V_OK) {
-    field(VerifyErrorCode(s.verify_result));
-    field(X509_verify_cert_error_string(s.verify_result));
-  } else {
-    field("");
-    field("");
+    code = VerifyErrorCode(s.verify_result);
+    text = X509_verify_cert_error_string(s.verify_result);
   }
+  size_t code_len = std::strlen(code), text_len = std::strlen(text);
+  size_t id_len = std::min(s.id.size(), static_cast<size_t>(SSL_MAX_SSL_SESSION_ID_LENGTH));
+  // Two addresses (≤ 46 characters each) and five numbers (≤ 20 digits each), fourteen NULs.
+  std::string out(2 * kAddressTextMax + 5 * 20 + 14 + s.protocol.size() + s.cipher.size() +
+                      s.cipher_standard_name.size() + code_len + text_len + 2 * id_len + s.alpn.size() +
+                      s.servername.size() + s.peer_certificate.size(),
+                  '\0');
+  Packer p(&out[0]);
+  p.Address(remote_);
+  p.Address(local_);
+  p.Number(s.reused ? 1 : 0);
+  p.Field(s.protocol);
+  p.Field(s.cipher);
+  p.Field(s.cipher_standard_name);
+  p.Number(s.cert_requested ? 1 : 0);
+  p.Field(code, code_len);
+  p.Field(text, text_len);
   static const char kHex[] = "0123456789abcdef";
-  for (unsigned char c : s.id) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
+  char hex[2 * SSL_MAX_SSL_SESSION_ID_LENGTH];
+  for (size_t i = 0; i < id_len; ++i) {
+    auto c = static_cast<unsigned char>(s.id[i]);
+    hex[2 * i] = kHex[c >> 4];
+    hex[2 * i + 1] = kHex[c & 15];
   }
-  out += '\0';
-  number(static_cast<long>(s.alpn.size()));
-  number(static_cast<long>(s.servername.size()));
-  out += s.alpn;
-  out += s.servername;
-  out += s.peer_certificate;
+  p.Field(hex, 2 * id_len);
+  p.Number(s.alpn.size());
+  p.Number(s.servername.size());
+  p.Bytes(s.alpn.data(), s.alpn.size());
+  p.Bytes(s.servername.data(), s.servername.size());
+  p.Bytes(s.peer_certificate.data(), s.peer_certificate.size());
+  out.resize(static_cast<size_t>(p.at() - out.data()));
   return out;
 }
 

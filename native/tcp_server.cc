@@ -7,7 +7,6 @@
 #endif
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -339,7 +338,7 @@ bool TcpServer::Register(TcpConnection* conn) {
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
     free_slots_.pop_back();
-  } else if (slots_.size() < static_cast<size_t>(kSlots)) {
+  } else if (slots_.size() < kSlotCount) {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
   } else {
@@ -347,7 +346,7 @@ bool TcpServer::Register(TcpConnection* conn) {
   }
   slots_[slot].conn = conn;
   live_++;
-  conn->set_id(static_cast<double>(slots_[slot].generation) * kSlots + slot);
+  conn->set_id(static_cast<double>((uint64_t{slots_[slot].generation} << kSlotBits) | slot));
   return true;
 }
 
@@ -356,7 +355,7 @@ TcpConnection* TcpServer::Held(const Napi::Value& id) const {
   if (napi_get_value_double(id.Env(), id, &d) != napi_ok || !(d >= 0 && d < 9007199254740992.0)) return nullptr;
   auto v = static_cast<uint64_t>(d);
   if (static_cast<double>(v) != d) return nullptr;
-  uint64_t slot = v & ((uint64_t{1} << kSlotBits) - 1);
+  uint64_t slot = v & (kSlotCount - 1);
   uint64_t generation = v >> kSlotBits;
   if (slot >= slots_.size()) return nullptr;
   const Slot& s = slots_[slot];
@@ -469,7 +468,7 @@ void TcpServer::ReportStoreWork(Engine& engine) {
 }
 
 void TcpServer::Forget(TcpConnection* conn) {
-  auto slot = static_cast<uint32_t>(std::fmod(conn->id(), kSlots));
+  auto slot = static_cast<uint32_t>(static_cast<uint64_t>(conn->id()) & (kSlotCount - 1));
   if (slot < slots_.size() && slots_[slot].conn == conn) {
     Slot& s = slots_[slot];
     s.conn = nullptr;

@@ -168,10 +168,10 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   ServerCounters* counters_ = nullptr;  // in counters_ref_'s memory
   Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
-  // The connections, by slot: an id is slot + generation × kSlots, so a stale id never reaches the
+  // The connections, by slot: an id is slot + generation × 2^24, so a stale id never reaches the
   // slot's next connection. A slot whose generation ran out is retired.
   static constexpr uint32_t kSlotBits = 24;
-  static constexpr double kSlots = 1 << kSlotBits;
+  static constexpr uint64_t kSlotCount = uint64_t{1} << kSlotBits;
   static constexpr uint32_t kMaxGeneration = (1u << 29) - 1;  // ids stay below 2^53
   struct Slot {
     TcpConnection* conn = nullptr;
