@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "binding_util.h"
 #include "engine_binding.h"
@@ -384,7 +385,7 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
       Napi::Env env = self->server_->env();
       Napi::HandleScope scope(env);
       // The facts go with the close only if JS never asked: it may still ask once the slot is gone.
-      napi_value facts = self->facts_taken_ ? env.Undefined() : FactsToJs(env, self->Facts());
+      napi_value facts = self->facts_taken_ ? env.Undefined() : self->Facts(env);
       self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome()), facts});
     });
     self->held_ = false;
@@ -458,7 +459,7 @@ class Packer {
 // remoteAddress, remotePort, localAddress, localPort, reused, protocol, cipher, cipherStandardName,
 // certRequested, verifyCode, verifyError, id (hex), alpn length, servername length — each followed by
 // a NUL — then the ALPN protocol, the server name and the peer certificate (DER), raw bytes (latin1).
-std::string TcpConnection::Facts() {
+Napi::Value TcpConnection::Facts(Napi::Env env) {
   facts_taken_ = true;
   const SessionInfo& s = engine_.session();
   const char* code = "";
@@ -469,12 +470,15 @@ std::string TcpConnection::Facts() {
   }
   size_t code_len = std::strlen(code), text_len = std::strlen(text);
   size_t id_len = std::min(s.id.size(), static_cast<size_t>(SSL_MAX_SSL_SESSION_ID_LENGTH));
-  // Two addresses (≤ 46 characters each) and five numbers (≤ 20 digits each), fourteen NULs.
-  std::string out(2 * kAddressTextMax + 5 * 20 + 14 + s.protocol.size() + s.cipher.size() +
-                      s.cipher_standard_name.size() + code_len + text_len + 2 * id_len + s.alpn.size() +
-                      s.servername.size() + s.peer_certificate.size(),
-                  '\0');
-  Packer p(&out[0]);
+  // Two addresses (≤ 45 characters each) and five numbers (≤ 20 digits each), fourteen NULs.
+  size_t size = 2 * kAddressTextMax + 5 * 20 + 14 + s.protocol.size() + s.cipher.size() +
+                s.cipher_standard_name.size() + code_len + text_len + 2 * id_len + s.alpn.size() + s.servername.size() +
+                s.peer_certificate.size();
+  // Usually on the stack; a client certificate makes it bigger.
+  char small[768];
+  std::unique_ptr<char[]> big(size > sizeof small ? new char[size] : nullptr);
+  char* start = big ? big.get() : small;
+  Packer p(start);
   p.Address(remote_);
   p.Address(local_);
   p.Number(s.reused ? 1 : 0);
@@ -497,8 +501,7 @@ std::string TcpConnection::Facts() {
   p.Bytes(s.alpn.data(), s.alpn.size());
   p.Bytes(s.servername.data(), s.servername.size());
   p.Bytes(s.peer_certificate.data(), s.peer_certificate.size());
-  out.resize(static_cast<size_t>(p.at() - out.data()));
-  return out;
+  return Latin1String(env, start, static_cast<size_t>(p.at() - start));
 }
 
 }  // namespace osc

@@ -60,7 +60,7 @@ class TcpConnection {
   const Outcome& Destroy();
   // The addresses and session facts, packed for JS (lib/server.ts parseFacts); JS asks once, and
   // gets them with the close (closed callback, destroy()) if it never asked.
-  std::string Facts();
+  Napi::Value Facts(Napi::Env env);
   bool facts_taken() const { return facts_taken_; }
   // The store answered the lookup the handshake waits for (null: no session): true when it was taken.
   bool ResolveLookup(const unsigned char* der, size_t len);

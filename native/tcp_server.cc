@@ -511,7 +511,7 @@ Napi::Value TcpServer::ConnDestroy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   TcpConnection* conn = Held(info[0]);
   if (conn == nullptr) return env.Undefined();
-  Napi::Value facts = conn->facts_taken() ? env.Undefined() : FactsToJs(env, conn->Facts());
+  Napi::Value facts = conn->facts_taken() ? env.Undefined() : conn->Facts(env);
   Napi::Array out = OutcomeToJs(env, conn->Destroy());
   out.Set(4u, facts);
   return out;
@@ -542,7 +542,7 @@ Napi::Value TcpServer::ConnSetKeepAlive(const Napi::CallbackInfo& info) {
 // facts(id) -> the packed addresses and session facts (TcpConnection::Facts), or undefined.
 Napi::Value TcpServer::ConnFacts(const Napi::CallbackInfo& info) {
   TcpConnection* conn = Held(info[0]);
-  return conn != nullptr ? FactsToJs(info.Env(), conn->Facts()) : info.Env().Undefined();
+  return conn != nullptr ? conn->Facts(info.Env()) : info.Env().Undefined();
 }
 
 // live(id, what, ...): LiveFact of the connection (as after its close for an id JS no longer holds).
