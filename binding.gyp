@@ -12,7 +12,6 @@
         "native/engine_binding.cc",
         "native/certgen.cc",
         "native/tcp_connection.cc",
-        "native/tcp_connection_binding.cc",
         "native/tcp_server.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -137,7 +137,7 @@ export function toSessionDetails(info: NativeSessionInfo): SessionDetails {
 export class TLSConnection extends Duplex {
   /** Always true; lets HTTP frameworks tell this is a TLS socket. */
   readonly encrypted = true;
-  private sessionInfo: (() => NativeSessionInfo) | null = null;
+  private sessionInfo: (() => NativeSessionInfo | null) | null = null;
   private native: NativeSessionInfo | null = null;
   private plaintextRead = 0;
   private plaintextWritten = 0;
@@ -455,8 +455,8 @@ export class TLSConnection extends Duplex {
     return this;
   }
 
-  /** @internal the handshake completed; `info` reads the native snapshot, only if someone asks */
-  _onSecure(info: () => NativeSessionInfo): void {
+  /** @internal the handshake completed; `info` reads the native snapshot, only if someone asks (null: gone untold) */
+  _onSecure(info: () => NativeSessionInfo | null): void {
     this.sessionInfo = info;
     if (this.listenerCount('secure') > 0) this.emit('secure', this.session!);
     const queued = this.queued;

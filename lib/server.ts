@@ -197,23 +197,28 @@ export interface ServerEvents extends EmitterEvents {
  */
 export type ConnectionListener = (connection: SecureTLSConnection) => void;
 
-/** The JS handle of one native connection (native/tcp_connection_binding.cc). */
-interface NativeTcpConnection {
-  writev(chunks: Buffer[]): boolean;
-  end(): void;
-  readStart(): void;
-  readStop(): void;
-  /** The verdict, or undefined when the close was already reported. */
-  destroy(): NativeOutcome | undefined;
-  setShutdown(flags: number): void;
-  getShutdown(): number;
-  setNoDelay(on: boolean): void;
-  setKeepAlive(on: boolean, delaySeconds: number): void;
-  info(): NativeSessionInfo;
-  live: NativeLive;
+/**
+ * The native server's per-connection calls (native/tcp_server.cc Conn*): a connection has no JS handle
+ * of its own, only an id (a slot of the server's table and its generation). Every call is safe with
+ * any id: one the server does not hold (closed, destroyed, stale) does nothing, as for a gone connection.
+ */
+interface NativeConnections {
+  writev(id: number, chunks: Buffer[]): boolean;
+  end(id: number): void;
+  readStart(id: number): void;
+  readStop(id: number): void;
+  /** The verdict (with [4] the packed facts if never asked for), or undefined when the close was already reported. */
+  destroy(id: number): [...NativeOutcome, string | undefined] | undefined;
+  setShutdown(id: number, flags: number): void;
+  getShutdown(id: number): number;
+  setNoDelay(id: number, on: boolean): void;
+  setKeepAlive(id: number, on: boolean, delaySeconds: number): void;
+  /** The packed addresses and session facts (see {@link parseFacts}), or undefined for a gone id. */
+  facts(id: number): string | undefined;
+  live(id: number, ...args: Parameters<NativeLive>): ReturnType<NativeLive>;
 }
 
-interface NativeServer {
+interface NativeServer extends NativeConnections {
   listen(host: string, port: number, backlog: number, ipv6Only: boolean, reusePort: boolean): void;
   /** Serving without a listener of its own: only adopted sockets. */
   serve(): void;
@@ -260,63 +265,122 @@ export function statsOf(counters: Float64Array): ServerStats {
 
 /** The native server's calls into JS, registered once (native/tcp_server.h ServerCallbacks). */
 interface NativeServerCallbacks {
-  /** `first`: plaintext that arrived with the client's Finished (one call instead of two); `keylog`: the handshake's key log lines. */
-  connection(
-    handle: NativeTcpConnection,
-    ra: string,
-    rp: number,
-    la: string,
-    lp: number,
-    first: Buffer | undefined,
-    keylog: Buffer[] | undefined,
-  ): TcpTransport;
+  /**
+   * A connection's handshake is done: `id` names it from now on. `first`: plaintext that arrived with the
+   * client's Finished (one call instead of two); `keylog`: the handshake's key log lines. True: taken.
+   */
+  connection(id: number, first: Buffer | undefined, keylog: Buffer[] | undefined): boolean;
   clientError(code: string, reason: string, ra: string, rp: number): void;
   close(): void;
   lookup(token: number, id: Buffer): void;
   servername(token: number, servername: string): void;
   ocsp(token: number, certificate: Buffer, issuer: Buffer | null): void;
   storeWork(writes: NativeStoreWork[0], deletes: NativeStoreWork[1]): void;
-  read(this: TcpTransport, chunk: Buffer): boolean;
-  end(this: TcpTransport): void;
-  drain(this: TcpTransport): void;
-  closed(this: TcpTransport, outcome: NativeOutcome): void;
-  keylog(this: TcpTransport, lines: Buffer[]): void;
+  read(id: number, chunk: Buffer): boolean;
+  end(id: number): void;
+  drain(id: number): void;
+  /** The id is void from here on; `facts` come when JS never asked for them. */
+  closed(id: number, outcome: NativeOutcome, facts: string | undefined): void;
+  keylog(id: number, lines: Buffer[]): void;
 }
 
-// The per-connection callbacks, shared by every server: `this` is the connection's transport.
-const CONNECTION_CALLBACKS = {
-  read(this: TcpTransport, chunk: Buffer): boolean {
-    return this.conn._onData(chunk);
-  },
-  end(this: TcpTransport): void {
-    this.conn._onEnd();
-  },
-  drain(this: TcpTransport): void {
-    this.drained();
-  },
-  closed(this: TcpTransport, outcome: NativeOutcome): void {
-    this.closed();
-    this.conn._onClose(outcome);
-  },
-};
+/** A connection's addresses and session facts, as {@link parseFacts} reads them. */
+interface ConnectionFacts {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  session: NativeSessionInfo;
+}
+
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/**
+ * @internal Reads native/tcp_connection.cc TcpConnection::Facts(): remoteAddress, remotePort,
+ * localAddress, localPort, reused, protocol, cipher, cipherStandardName, certRequested, verifyCode,
+ * verifyError, id (hex), ALPN length, server name length, each ended by a NUL, then the ALPN protocol,
+ * the server name and the peer certificate as raw bytes (latin1).
+ */
+export function parseFacts(packed: string): ConnectionFacts {
+  const f: string[] = [];
+  let at = 0;
+  for (let i = 0; i < 14; i++) {
+    const end = packed.indexOf('\0', at);
+    f.push(packed.slice(at, end));
+    at = end + 1;
+  }
+  const alpnEnd = at + Number(f[12]);
+  const nameEnd = alpnEnd + Number(f[13]);
+  // ALPN and SNI are bytes; node reads them as UTF-8 (ASCII in practice, kept as is).
+  const text = (s: string): string | null =>
+    s === '' ? null : NON_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
+  const cert = packed.slice(nameEnd);
+  const address = (s: string): string | undefined => (s === '' ? undefined : s);
+  const port = (a: string, p: string): number | undefined => (a === '' ? undefined : Number(p));
+  return {
+    remoteAddress: address(f[0]),
+    remotePort: port(f[0], f[1]),
+    localAddress: address(f[2]),
+    localPort: port(f[2], f[3]),
+    session: {
+      reused: f[4] === '1',
+      protocol: f[5],
+      cipher: f[6],
+      cipherStandardName: f[7],
+      certRequested: f[8] === '1',
+      verifyCode: f[9] === '' ? null : f[9],
+      verifyError: f[10] === '' ? null : f[10],
+      id: Buffer.from(f[11], 'hex'),
+      alpn: text(packed.slice(at, alpnEnd)),
+      servername: text(packed.slice(alpnEnd, nameEnd)),
+      peerCertificate: cert === '' ? null : Buffer.from(cert, 'latin1'),
+    },
+  };
+}
 
 /** A connection of the native server, as TLSConnection's transport. */
 class TcpTransport implements Transport {
   private drainWaiters: Array<(err?: Error | null) => void> = [];
+  // The packed facts once asked for or handed over with the close; parsed on first use.
+  packed: string | undefined = undefined;
+  private parsed: ConnectionFacts | undefined = undefined;
 
   constructor(
-    private readonly handle: NativeTcpConnection,
+    private readonly native: NativeConnections,
+    // The server's connections by id: this one leaves it at its close or destroy().
+    private readonly table: Map<number, TcpTransport>,
+    readonly id: number,
     readonly conn: TLSConnection,
-    readonly remoteAddress: string,
-    readonly remotePort: number,
-    readonly localAddress: string,
-    readonly localPort: number,
   ) {}
+
+  private facts(): ConnectionFacts | undefined {
+    if (this.parsed === undefined) {
+      this.packed ??= this.native.facts(this.id);
+      if (this.packed !== undefined) this.parsed = parseFacts(this.packed);
+    }
+    return this.parsed;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.facts()?.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.facts()?.remotePort;
+  }
+
+  get localAddress(): string | undefined {
+    return this.facts()?.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.facts()?.localPort;
+  }
 
   write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     let ok: boolean;
     try {
-      ok = this.handle.writev(chunks);
+      ok = this.native.writev(this.id, chunks);
     } catch (err) {
       return cb(new TLSError('ERR_OSC_TLS', (err as Error).message));
     }
@@ -325,45 +389,49 @@ class TcpTransport implements Transport {
   }
 
   end(cb: () => void): void {
-    this.handle.end();
+    this.native.end(this.id);
     cb();
   }
 
   pause(): void {
-    this.handle.readStop();
+    this.native.readStop(this.id);
   }
 
   resume(): void {
-    this.handle.readStart();
+    this.native.readStart(this.id);
   }
 
   destroy(): NativeOutcome | undefined {
     this.closed();
-    return this.handle.destroy();
+    this.table.delete(this.id);
+    const r = this.native.destroy(this.id);
+    if (r !== undefined && r[4] !== undefined) this.packed ??= r[4];
+    return r as NativeOutcome | undefined; // [4] is ignored by readers of an outcome
   }
 
   setShutdown(flags: number): void {
-    this.handle.setShutdown(flags);
+    this.native.setShutdown(this.id, flags);
   }
 
   getShutdown(): number {
-    return this.handle.getShutdown();
+    return this.native.getShutdown(this.id);
   }
 
   setNoDelay(noDelay: boolean): void {
-    this.handle.setNoDelay(noDelay);
+    this.native.setNoDelay(this.id, noDelay);
   }
 
   setKeepAlive(enable: boolean, initialDelay: number): void {
-    this.handle.setKeepAlive(enable, Math.floor(initialDelay / 1000));
+    this.native.setKeepAlive(this.id, enable, Math.floor(initialDelay / 1000));
   }
 
-  info(): NativeSessionInfo {
-    return this.handle.info();
+  info(): NativeSessionInfo | null {
+    // Null only for a connection torn down with its environment: otherwise the facts come with the close.
+    return this.facts()?.session ?? null;
   }
 
   get live(): NativeLive {
-    return this.handle.live.bind(this.handle) as NativeLive;
+    return ((...args: Parameters<NativeLive>) => this.native.live(this.id, ...args)) as NativeLive;
   }
 
   drained(err?: Error): void {
@@ -406,6 +474,7 @@ export class Server extends TypedEventEmitter<ServerEvents> {
   // Native holds these weakly except while listening; the facade keeps them alive.
   private readonly callbacks: NativeServerCallbacks;
   private readonly counters: Float64Array;
+  private readonly transports = new Map<number, TcpTransport>();
   private state: ServerState = 'idle';
   // Under cluster: the net.Server that takes connections from the cluster and hands them over.
   private front: net.Server | null = null;
@@ -418,13 +487,25 @@ export class Server extends TypedEventEmitter<ServerEvents> {
     }
     this.context = contextFrom(options, SERVER_ONLY_OPTIONS, 'createServer');
     const limits = serverLimits(options);
+    // The connections JS holds, by id: from the connection callback to closed / destroy().
+    const transports = this.transports;
     this.callbacks = {
-      ...CONNECTION_CALLBACKS,
-      connection: (h, ra, rp, la, lp, first, keylog) => this.onConnection(h, ra, rp, la, lp, first, keylog),
-      keylog: ((server: Server) =>
-        function (this: TcpTransport, lines: Buffer[]): void {
-          for (const line of lines) server.emit('keylog', line, this.conn);
-        })(this),
+      connection: (id, first, keylog) => this.onConnection(id, first, keylog),
+      read: (id, chunk) => transports.get(id)?.conn._onData(chunk) ?? true,
+      end: (id) => transports.get(id)?.conn._onEnd(),
+      drain: (id) => transports.get(id)?.drained(),
+      closed: (id, outcome, facts) => {
+        const t = transports.get(id);
+        if (t === undefined) return;
+        transports.delete(id);
+        if (facts !== undefined) t.packed ??= facts;
+        t.closed();
+        t.conn._onClose(outcome);
+      },
+      keylog: (id, lines) => {
+        const t = transports.get(id);
+        if (t) for (const line of lines) this.emit('keylog', line, t.conn);
+      },
       clientError: (code, reason, ra, rp) => {
         const err = outcomeError(code, reason);
         err.message = `${reason} (client ${ra}:${rp})`;
@@ -670,24 +751,24 @@ export class Server extends TypedEventEmitter<ServerEvents> {
     return statsOf(this.counters);
   }
 
-  private onConnection(
-    h: NativeTcpConnection,
-    ra: string,
-    rp: number,
-    la: string,
-    lp: number,
-    first: Buffer | undefined,
-    keylog: Buffer[] | undefined,
-  ): TcpTransport {
+  private onConnection(id: number, first: Buffer | undefined, keylog: Buffer[] | undefined): boolean {
     const conn = new TLSConnection();
-    const transport = new TcpTransport(h, conn, ra, rp, la, lp);
+    const transport = new TcpTransport(this.native, this.transports, id, conn);
     conn.attach(transport);
-    if (keylog) for (const line of keylog) this.emit('keylog', line, conn);
-    conn._onSecure(() => transport.info());
-    this.emit('secureConnection', conn as SecureTLSConnection);
-    // The first plaintext, as the read callback would have delivered it; false: pause reading.
-    if (first !== undefined && !conn.destroyed && !conn._onData(first)) h.readStop();
-    return transport;
+    this.transports.set(id, transport);
+    try {
+      if (keylog) for (const line of keylog) this.emit('keylog', line, conn);
+      conn._onSecure(() => transport.info());
+      this.emit('secureConnection', conn as SecureTLSConnection);
+      // The first plaintext, as the read callback would have delivered it; false: pause reading.
+      if (first !== undefined && !conn.destroyed && !conn._onData(first)) this.native.readStop(id);
+    } catch (err) {
+      // A listener threw: native closes the connection and tells JS nothing more of it.
+      transport.packed ??= this.native.facts(id);
+      this.transports.delete(id);
+      throw err;
+    }
+    return true;
   }
 }
 

@@ -7,7 +7,6 @@ namespace osc {
 
 struct AddonData {
   Napi::FunctionReference secure_context;  // to recognise our SecureContext objects
-  Napi::FunctionReference tcp_connection;  // to create the JS handles of TcpServer connections
 };
 
 inline AddonData& DataOf(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

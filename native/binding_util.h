@@ -28,4 +28,12 @@ inline Napi::Buffer<char> CopyBuffer(Napi::Env env, const std::string& s) {
   return Napi::Buffer<char>::Copy(env, s.data(), s.size());
 }
 
+// Bytes as a one-byte JS string (latin1: byte n is char code n): one V8 allocation, no backing store,
+// no finalizer. JS takes binary parts back with Buffer.from(s, 'latin1').
+inline Napi::Value Latin1String(Napi::Env env, const char* data, size_t len) {
+  napi_value v = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, data, len, &v), Napi::Value());
+  return Napi::Value(env, v);
+}
+
 }  // namespace osc

@@ -7,8 +7,6 @@
 
 namespace osc {
 
-namespace {
-
 // The code node:tls gives a verification failure (authorizationError): the X509_V_ERR_ name unprefixed.
 const char* VerifyErrorCode(long err) {
   switch (err) {
@@ -48,8 +46,6 @@ const char* VerifyErrorCode(long err) {
       return "UNSPECIFIED";
   }
 }
-
-}  // namespace
 
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info) {
   Napi::Object o = Napi::Object::New(env);
@@ -289,9 +285,9 @@ Napi::Value EngineWrap::SetKeylog(const Napi::CallbackInfo& info) {
 
 // live(what, ...): 'session' | 'certificate' -> Buffer | undefined; 'keying', length, label, context? -> Buffer (throws
 // when unavailable); 'finished' | 'peerFinished' -> Buffer | undefined; 'sigalgs' -> string[].
-Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine) {
+Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine, size_t first) {
   Napi::Env env = info.Env();
-  std::string what = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  std::string what = info[first + 0].IsString() ? info[first + 0].As<Napi::String>().Utf8Value() : std::string();
   auto buffer = [&](const std::string& s) -> Napi::Value { return s.empty() ? env.Undefined() : CopyBuffer(env, s); };
   if (what == "session") return buffer(engine != nullptr ? engine->SessionDer() : std::string());
   if (what == "certificate") return buffer(engine != nullptr ? engine->CertificateDer() : std::string());
@@ -306,11 +302,11 @@ Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine) {
     return out;
   }
   if (what == "keying") {
-    uint32_t length = info[1].ToNumber().Uint32Value();
-    std::string label = BytesOf(info[2]);
+    uint32_t length = info[first + 1].ToNumber().Uint32Value();
+    std::string label = BytesOf(info[first + 2]);
     std::string context;
-    bool has_context = info[3].IsBuffer();
-    if (has_context) context = BytesOf(info[3]);
+    bool has_context = info[first + 3].IsBuffer();
+    if (has_context) context = BytesOf(info[first + 3]);
     std::string out;
     if (engine == nullptr || !engine->ExportKeyingMaterial(length, label, has_context ? &context : nullptr, &out)) {
       Napi::Error err = Napi::Error::New(env, "no keying material: the connection is not established");

@@ -12,14 +12,17 @@
 
 namespace osc {
 
+// node's authorizationError code of a verification result (X509_V_ERR_ name without the prefix).
+const char* VerifyErrorCode(long err);
 // { id, reused, protocol, cipher, alpn, servername, peerCertificate, verifyError } for JS.
 Napi::Object SessionInfoToJs(Napi::Env env, const SessionInfo& info);
 // [ending, clean, code | undefined, reason | undefined] for JS (lib/binding.ts NativeOutcome).
 Napi::Array OutcomeToJs(Napi::Env env, const Outcome& outcome);
 // The live facts both JS handles offer (the engine of wrap(), a connection of the native server), for
 // TLSConnection's getSession(), exportKeyingMaterial(), getFinished(), getPeerFinished(),
-// getSharedSigalgs(). `engine` is null once the connection is gone: undefined, [] or an error.
-Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine);
+// getSharedSigalgs(). `engine` is null once the connection is gone: undefined, [] or an error. The
+// arguments (what, ...) start at info[first].
+Napi::Value LiveFact(const Napi::CallbackInfo& info, const Engine* engine, size_t first = 0);
 
 // [[id, der, ttlSeconds]...] and [id...] for JS (lib/binding.ts NativeStoreWork): the engine's store work.
 Napi::Array StoreWorkToJs(Napi::Env env, Engine& engine);

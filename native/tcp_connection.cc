@@ -4,10 +4,16 @@
 #include <unistd.h>
 #endif
 
-#include "addon_data.h"
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "binding_util.h"
 #include "engine_binding.h"
 #include "sockaddr.h"
-#include "tcp_connection_binding.h"
 #include "tcp_server.h"
 
 namespace osc {
@@ -61,7 +67,7 @@ void TcpConnection::Enter(State next) {
       bool timeout = o.code == "ERR_OSC_HANDSHAKE_TIMEOUT";
       (timeout ? c.handshake_timeouts : c.handshake_failures)++;
       // A connection the server itself closed (server shutdown, closeAllConnections) is no client's error.
-      if (o.ending != Ending::kLocal) server_->ReportClientError(o, remote_address_, remote_port_);
+      if (o.ending != Ending::kLocal) server_->ReportClientError(o, remote_);
     }
   }
   if (next == State::kClosing && prev != State::kAccepting) c.open--;
@@ -78,7 +84,7 @@ void TcpConnection::InitHandles(uv_loop_t* loop) {
 void TcpConnection::Start(uv_stream_t* listener) {
   InitHandles(listener->loop);
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) return Close(TransportEnd::kLocal);
-  Admit();
+  Admit(true);
 }
 
 void TcpConnection::Adopt(uv_loop_t* loop, int fd) {
@@ -89,11 +95,11 @@ void TcpConnection::Adopt(uv_loop_t* loop, int fd) {
 #endif
     return Close(TransportEnd::kLocal);
   }
-  Admit();
+  Admit(false);
 }
 
 // Counts the accepted socket, applies the limits, and starts the handshake.
-void TcpConnection::Admit() {
+void TcpConnection::Admit(bool from_listener) {
   ServerCounters& c = server_->counters();
   const ServerLimits& l = server_->limits();
   c.accepted++;
@@ -105,7 +111,7 @@ void TcpConnection::Admit() {
     c.rejected_max_pending++;
     return Close(TransportEnd::kLocal);
   }
-  RememberAddresses();
+  RememberAddresses(from_listener);
   Enter(State::kHandshaking);
   uv_tcp_nodelay(&tcp_, 1);  // handshake flights are single writes; Nagle would only delay them
   if (l.handshake_timeout_ms > 0) uv_timer_start(&timer_, OnTimer, l.handshake_timeout_ms, 0);
@@ -151,7 +157,7 @@ void TcpConnection::Handle(unsigned events) {
     Secure(with_data);
     if (with_data) events &= ~static_cast<unsigned>(kPlaintext);
   }
-  if (Gone() || !receiver_ || server_->exiting()) {
+  if (Gone() || !held_ || server_->exiting()) {
     engine_.plaintext().Reset(0);
     return;
   }
@@ -165,7 +171,7 @@ void TcpConnection::Handle(unsigned events) {
   }
   if ((events & kPeerClosed) && !Gone()) CallJs(server_->callbacks().end, {});
   // Lines of the handshake went with `connection`; later ones (rare: a key update) come here.
-  if (engine_.has_keylog() && !Gone() && receiver_) {
+  if (engine_.has_keylog() && !Gone() && held_) {
     Napi::Env env = server_->env();
     Napi::HandleScope scope(env);
     CallJs(server_->callbacks().keylog, {KeylogToJs(env, engine_.TakeKeylog())});
@@ -183,23 +189,18 @@ void TcpConnection::Secure(bool with_data) {
     first = Napi::Buffer<char>::Copy(env, plain.data(), plain.size());
     plain.Reset(0);
   }
-  Napi::Object handle = DataOf(env).tcp_connection.New({});
-  wrap_ = TcpConnectionWrap::Unwrap(handle);
-  wrap_->Bind(this, engine_.session());
-  napi_value receiver = nullptr;
   Napi::Value keylog = engine_.has_keylog() ? Napi::Value(KeylogToJs(env, engine_.TakeKeylog())) : env.Undefined();
-  server_->Call(env.Global(), server_->callbacks().connection.Value(),
-                {handle, Napi::String::New(env, remote_address_), Napi::Number::New(env, remote_port_),
-                 Napi::String::New(env, local_address_), Napi::Number::New(env, local_port_), first, keylog},
-                &receiver);
-  if (Gone() || wrap_ == nullptr) return;  // JS destroyed it already
-  if (receiver == nullptr || !Napi::Value(env, receiver).IsObject()) {
+  held_ = true;  // JS may call in already, from the connection callback
+  napi_value taken = nullptr;
+  bool called = server_->Call(env.Global(), server_->callbacks().connection.Value(),
+                              {Napi::Number::New(env, id_), first, keylog}, &taken);
+  if (Gone() || !held_) return;  // JS destroyed it already
+  bool yes = false;
+  if (!called || napi_get_value_bool(env, taken, &yes) != napi_ok || !yes) {
     // The listener threw, or the facade did not take the connection: nobody can use it.
-    wrap_->Unbind();
-    wrap_ = nullptr;
+    held_ = false;
     return Close(TransportEnd::kLocal);
   }
-  receiver_ = Napi::Persistent(Napi::Value(env, receiver).As<Napi::Object>());
 }
 
 void TcpConnection::OnPeerEof(ssize_t status) {
@@ -368,9 +369,7 @@ void TcpConnection::ResolveOcsp(const Napi::Value& response, const Napi::Value& 
 }
 
 const Outcome& TcpConnection::Destroy() {
-  if (wrap_ != nullptr) wrap_->Unbind();
-  wrap_ = nullptr;
-  receiver_.Reset();
+  held_ = false;
   Close(TransportEnd::kLocal);
   return engine_.outcome();
 }
@@ -380,18 +379,16 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
   if (--self->open_handles_ > 0) return;
   // What the close did to the cache (drop policy, a fatal error) goes to the store too.
   self->server_->Guard([&] { self->server_->ReportStoreWork(self->engine_); });
-  if (self->wrap_ != nullptr) {
-    self->wrap_->Unbind();
-    self->wrap_ = nullptr;
-  }
-  if (!self->receiver_.IsEmpty()) {
+  if (self->held_) {
     self->server_->Guard([&] {
       if (self->server_->exiting()) return;
       Napi::Env env = self->server_->env();
       Napi::HandleScope scope(env);
-      self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome())});
+      // The facts go with the close only if JS never asked: it may still ask once the slot is gone.
+      napi_value facts = self->facts_taken_ ? env.Undefined() : self->Facts(env);
+      self->CallJs(self->server_->callbacks().closed, {OutcomeToJs(env, self->engine_.outcome()), facts});
     });
-    self->receiver_.Reset();
+    self->held_ = false;
   }
   TcpServer* server = self->server_;
   server->Forget(self);
@@ -399,21 +396,112 @@ void TcpConnection::OnClosed(uv_handle_t* h) {
 }
 
 bool TcpConnection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  if (receiver_.IsEmpty() || server_->exiting()) return true;
+  if (!held_ || server_->exiting()) return true;
   Napi::Env env = server_->env();
   Napi::HandleScope scope(env);
+  napi_value argv[4];
+  size_t argc = 0;
+  argv[argc++] = Napi::Number::New(env, id_);
+  for (napi_value a : args) {
+    if (argc < 4) argv[argc++] = a;
+  }
   napi_value r = nullptr;
-  if (!server_->Call(receiver_.Value(), fn.Value(), args, &r)) return true;
-  Napi::Value v(env, r);
-  return !(v.IsBoolean() && !v.As<Napi::Boolean>().Value());
+  if (!server_->Call(env.Global(), fn.Value(), argc, argv, &r)) return true;
+  bool b = true;
+  return napi_get_value_bool(env, r, &b) != napi_ok || b;
 }
 
-void TcpConnection::RememberAddresses() {
-  SocketName remote = NameOf(&tcp_, true), local = NameOf(&tcp_, false);
-  remote_address_ = std::move(remote.address);
-  remote_port_ = remote.port;
-  local_address_ = std::move(local.address);
-  local_port_ = local.port;
+void TcpConnection::RememberAddresses(bool from_listener) {
+  // The peer's address now: a peer that reset is gone from getpeername. The local one is the
+  // listener's when it is bound to one address (no system call), else the kernel's.
+  RawNameOf(&tcp_, true, &remote_);
+  if (!from_listener || !server_->LocalAddress(&local_)) RawNameOf(&tcp_, false, &local_);
+}
+
+namespace {
+
+// Writes text and numbers into a buffer that the caller sized: no reallocation, no printf.
+class Packer {
+ public:
+  explicit Packer(char* at) : at_(at) {}
+  char* at() const { return at_; }
+  void Bytes(const char* s, size_t n) {
+    std::memcpy(at_, s, n);
+    at_ += n;
+  }
+  void Field(const char* s, size_t n) {
+    Bytes(s, n);
+    *at_++ = '\0';
+  }
+  void Field(const std::string& s) { Field(s.data(), s.size()); }
+  void Number(unsigned long v) {
+    char text[24];
+    char* end = text + sizeof text;
+    char* p = end;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    Field(p, static_cast<size_t>(end - p));
+  }
+  void Address(const RawAddress& a) {
+    at_ = WriteAddress(a, at_);
+    *at_++ = '\0';
+    Number(static_cast<unsigned long>(PortOf(a)));
+  }
+
+ private:
+  char* at_;
+};
+
+}  // namespace
+
+// remoteAddress, remotePort, localAddress, localPort, reused, protocol, cipher, cipherStandardName,
+// certRequested, verifyCode, verifyError, id (hex), alpn length, servername length — each followed by
+// a NUL — then the ALPN protocol, the server name and the peer certificate (DER), raw bytes (latin1).
+Napi::Value TcpConnection::Facts(Napi::Env env) {
+  facts_taken_ = true;
+  const SessionInfo& s = engine_.session();
+  const char* code = "";
+  const char* text = "";
+  if (s.verify_result != X509_V_OK) {
+    code = VerifyErrorCode(s.verify_result);
+    text = X509_verify_cert_error_string(s.verify_result);
+  }
+  size_t code_len = std::strlen(code), text_len = std::strlen(text);
+  size_t id_len = std::min(s.id.size(), static_cast<size_t>(SSL_MAX_SSL_SESSION_ID_LENGTH));
+  // Two addresses (≤ 45 characters each) and five numbers (≤ 20 digits each), fourteen NULs.
+  size_t size = 2 * kAddressTextMax + 5 * 20 + 14 + s.protocol.size() + s.cipher.size() +
+                s.cipher_standard_name.size() + code_len + text_len + 2 * id_len + s.alpn.size() + s.servername.size() +
+                s.peer_certificate.size();
+  // Usually on the stack; a client certificate makes it bigger.
+  char small[768];
+  std::unique_ptr<char[]> big(size > sizeof small ? new char[size] : nullptr);
+  char* start = big ? big.get() : small;
+  Packer p(start);
+  p.Address(remote_);
+  p.Address(local_);
+  p.Number(s.reused ? 1 : 0);
+  p.Field(s.protocol);
+  p.Field(s.cipher);
+  p.Field(s.cipher_standard_name);
+  p.Number(s.cert_requested ? 1 : 0);
+  p.Field(code, code_len);
+  p.Field(text, text_len);
+  static const char kHex[] = "0123456789abcdef";
+  char hex[2 * SSL_MAX_SSL_SESSION_ID_LENGTH];
+  for (size_t i = 0; i < id_len; ++i) {
+    auto c = static_cast<unsigned char>(s.id[i]);
+    hex[2 * i] = kHex[c >> 4];
+    hex[2 * i + 1] = kHex[c & 15];
+  }
+  p.Field(hex, 2 * id_len);
+  p.Number(s.alpn.size());
+  p.Number(s.servername.size());
+  p.Bytes(s.alpn.data(), s.alpn.size());
+  p.Bytes(s.servername.data(), s.servername.size());
+  p.Bytes(s.peer_certificate.data(), s.peer_certificate.size());
+  return Latin1String(env, start, static_cast<size_t>(p.at() - start));
 }
 
 }  // namespace osc

@@ -1,5 +1,5 @@
 // One accepted TCP connection of TcpServer: a uv_tcp_t, its engine and its timer. JS hears of it only
-// once the handshake has finished (through its TcpConnectionWrap handle).
+// once the handshake has finished, by its id (a slot of the server's table: no JS object of its own).
 #pragma once
 
 #include <napi.h>
@@ -8,11 +8,11 @@
 #include <string>
 
 #include "engine.h"
+#include "sockaddr.h"
 
 namespace osc {
 
 class TcpServer;
-class TcpConnectionWrap;
 
 class TcpConnection {
  public:
@@ -26,13 +26,18 @@ class TcpConnection {
   enum class State : uint8_t {
     kAccepting,    // not yet accepted, or turned away: never counted
     kHandshaking,  // counted in `pending`; the timer bounds it
-    kOpen,         // secure; JS has a handle
+    kOpen,         // secure; JS knows its id
     kEnding,       // our FIN follows the queued writes (uv_shutdown in flight)
     kLingering,    // FIN sent; waiting for the peer's, bounded by the timer
     kClosing,      // uv_close issued on both handles; OnClosed frees
   };
 
   explicit TcpConnection(TcpServer* server);
+  // The id JS knows this connection by (TcpServer's table: slot and generation).
+  double id() const { return id_; }
+  void set_id(double id) { id_ = id; }
+  // JS holds the connection: it was handed over and neither destroyed nor told of the close.
+  bool held() const { return held_; }
   // Accepts from the listener and starts the handshake, or turns the connection away.
   void Start(uv_stream_t* listener);
   // The same for a socket accepted elsewhere; the connection owns `fd` from here on.
@@ -41,7 +46,7 @@ class TcpConnection {
   // hears it once libuv has closed the socket.
   void Close(TransportEnd how, const char* sys_code = nullptr);
 
-  // Calls from JS, through TcpConnectionWrap; each is a no-op once the connection is past its use.
+  // Calls from JS, by id through TcpServer; each is a no-op once the connection is past its use.
   bool Write(Napi::Env env, const Napi::Array& chunks);  // false: over the high-water mark, wait for drain
   void End();                                            // close_notify, then FIN after queued writes
   void ReadStart();
@@ -53,6 +58,10 @@ class TcpConnection {
   int SetKeepAlive(bool on, unsigned delay_s);
   // JS destroyed its side: it is told nothing more, and hears the outcome from this call.
   const Outcome& Destroy();
+  // The addresses and session facts, packed for JS (lib/server.ts parseFacts); JS asks once, and
+  // gets them with the close (closed callback, destroy()) if it never asked.
+  Napi::Value Facts(Napi::Env env);
+  bool facts_taken() const { return facts_taken_; }
   // The store answered the lookup the handshake waits for (null: no session): true when it was taken.
   bool ResolveLookup(const unsigned char* der, size_t len);
   // JS's answers to SNICallback and OCSPRequest (see engine_binding.h).
@@ -70,7 +79,7 @@ class TcpConnection {
 
   void Enter(State next);
   void InitHandles(uv_loop_t* loop);
-  void Admit();
+  void Admit(bool from_listener);  // from_listener: accepted from the server's own listener
   bool Handshaking() const { return state_ == State::kHandshaking; }
   bool Gone() const { return state_ == State::kClosing; }
   void Handle(unsigned events);
@@ -79,24 +88,24 @@ class TcpConnection {
   void OnPeerEof(ssize_t status);
   void EndWrites();
   void Linger();
-  // Calls a connection callback with the JS receiver; false when it returned false.
+  // Calls a connection callback with the id first; false when it returned false.
   bool CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
-  void RememberAddresses();
+  void RememberAddresses(bool from_listener);
 
   TcpServer* server_;
-  std::string remote_address_, local_address_;  // read at accept: the peer may be gone by the end
-  int remote_port_ = 0, local_port_ = 0;
+  double id_ = 0;
+  RawAddress remote_, local_;  // read at accept (the peer may be gone by the end), formatted when asked
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   Engine engine_;
   State state_ = State::kAccepting;
   int open_handles_ = 0;
-  size_t queued_ = 0;                  // bytes handed to uv_write and not yet written
-  bool peer_eof_ = false;              // the peer's FIN came (after its close_notify)
-  bool reading_ = false;               // flow control: uv_read_start is on
-  bool need_drain_ = false;            // flow control: JS waits for 'drain'
-  TcpConnectionWrap* wrap_ = nullptr;  // the JS handle, while JS holds the connection
-  Napi::ObjectReference receiver_;     // `this` of the connection callbacks (lib/server.ts TcpTransport)
+  size_t queued_ = 0;         // bytes handed to uv_write and not yet written
+  bool peer_eof_ = false;     // the peer's FIN came (after its close_notify)
+  bool reading_ = false;      // flow control: uv_read_start is on
+  bool need_drain_ = false;   // flow control: JS waits for 'drain'
+  bool held_ = false;         // JS holds the connection (see held())
+  bool facts_taken_ = false;  // JS has the facts (see Facts())
 };
 
 }  // namespace osc

@@ -11,18 +11,15 @@
 #include <utility>
 #include <vector>
 
-#include "addon_data.h"
 #include "binding_util.h"
 #include "context_binding.h"
 #include "engine_binding.h"
 #include "sockaddr.h"
 #include "tcp_connection.h"
-#include "tcp_connection_binding.h"
 
 namespace osc {
 
 Napi::Function TcpServer::Init(Napi::Env env) {
-  DataOf(env).tcp_connection = Napi::Persistent(TcpConnectionWrap::Init(env));
   return DefineClass(env, "TcpServer",
                      {
                          InstanceMethod<&TcpServer::Listen>("listen"),
@@ -37,6 +34,17 @@ Napi::Function TcpServer::Init(Napi::Env env) {
                          InstanceMethod<&TcpServer::SetAsk>("setAsk"),
                          InstanceMethod<&TcpServer::ResolveServername>("resolveServername"),
                          InstanceMethod<&TcpServer::ResolveOcsp>("resolveOcsp"),
+                         InstanceMethod<&TcpServer::ConnWritev>("writev"),
+                         InstanceMethod<&TcpServer::ConnEnd>("end"),
+                         InstanceMethod<&TcpServer::ConnReadStart>("readStart"),
+                         InstanceMethod<&TcpServer::ConnReadStop>("readStop"),
+                         InstanceMethod<&TcpServer::ConnDestroy>("destroy"),
+                         InstanceMethod<&TcpServer::ConnSetShutdown>("setShutdown"),
+                         InstanceMethod<&TcpServer::ConnGetShutdown>("getShutdown"),
+                         InstanceMethod<&TcpServer::ConnSetNoDelay>("setNoDelay"),
+                         InstanceMethod<&TcpServer::ConnSetKeepAlive>("setKeepAlive"),
+                         InstanceMethod<&TcpServer::ConnFacts>("facts"),
+                         InstanceMethod<&TcpServer::ConnLive>("live"),
                      });
 }
 
@@ -164,6 +172,8 @@ Napi::Value TcpServer::Listen(const Napi::CallbackInfo& info) {
   if ((r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), backlog, OnConnection)) != 0) {
     throw fail(r, "listen");
   }
+  // Bound to one address: every connection's local address is this one (node:net reads it lazily too).
+  local_specific_ = RawNameOf(&l->tcp, false, &local_) && !IsWildcard(local_);
   if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(&l->tcp));
   StartServing(env);
   return env.Undefined();
@@ -221,7 +231,11 @@ Napi::Value TcpServer::Adopt(const Napi::CallbackInfo& info) {
     ::close(own);
     throw UvError(env, UV_ENOMEM, "adopt");
   }
-  connections_.push_back(conn);
+  if (!Register(conn)) {
+    delete conn;
+    ::close(own);
+    throw UvError(env, UV_EMFILE, "adopt");
+  }
   conn->Adopt(loop_, own);
   return env.Undefined();
 #endif
@@ -234,14 +248,19 @@ void TcpServer::OnConnection(uv_stream_t* stream, int status) {
   try {
     conn = new TcpConnection(self);
   } catch (const std::exception&) {
-    // Out of memory in OpenSSL: accept and drop, so the backlog does not stall.
+  }
+  if (conn != nullptr && !self->Register(conn)) {
+    delete conn;
+    conn = nullptr;
+  }
+  if (conn == nullptr) {
+    // Out of memory in OpenSSL, or 2^24 connections: accept and drop, so the backlog does not stall.
     auto* t = new uv_tcp_t;
     uv_tcp_init(stream->loop, t);
     uv_accept(stream, reinterpret_cast<uv_stream_t*>(t));
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
-  self->connections_.push_back(conn);
   self->Guard([&] { conn->Start(stream); });  // a turned-away connection closes itself and is forgotten
 }
 
@@ -258,6 +277,7 @@ Napi::Value TcpServer::Address(const Napi::CallbackInfo& info) {
 }
 
 void TcpServer::CloseListener() {
+  local_specific_ = false;
   if (listener_ == nullptr) return;
   Listener* l = std::exchange(listener_, nullptr);
   closing_listeners_++;
@@ -288,17 +308,59 @@ Napi::Value TcpServer::CloseConnections(const Napi::CallbackInfo& info) {
 
 void TcpServer::CloseAll() {
   // Copy: a closing connection stays listed until libuv has closed it, but keep iteration independent.
-  std::list<TcpConnection*> all = connections_;
+  std::vector<TcpConnection*> all;
+  all.reserve(live_);
+  for (const Slot& s : slots_) {
+    if (s.conn != nullptr) all.push_back(s.conn);
+  }
   for (TcpConnection* c : all) c->Close(TransportEnd::kLocal);
 }
 
-void TcpServer::ReportClientError(const Outcome& o, const std::string& address, int port) {
+bool TcpServer::LocalAddress(RawAddress* out) const {
+  if (!local_specific_) return false;
+  *out = local_;
+  return true;
+}
+
+void TcpServer::ReportClientError(const Outcome& o, const RawAddress& peer) {
   if (exiting()) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
+  std::string address;
+  AppendAddress(peer, &address);
   Call(env.Global(), callbacks_.client_error.Value(),
        {Napi::String::New(env, o.code), Napi::String::New(env, o.reason), Napi::String::New(env, address),
-        Napi::Number::New(env, port)});
+        Napi::Number::New(env, PortOf(peer))});
+}
+
+bool TcpServer::Register(TcpConnection* conn) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (slots_.size() < kSlotCount) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    return false;
+  }
+  slots_[slot].conn = conn;
+  live_++;
+  conn->set_id(static_cast<double>((uint64_t{slots_[slot].generation} << kSlotBits) | slot));
+  return true;
+}
+
+TcpConnection* TcpServer::Held(const Napi::Value& id) const {
+  double d = 0;
+  if (napi_get_value_double(id.Env(), id, &d) != napi_ok || !(d >= 0 && d < 9007199254740992.0)) return nullptr;
+  auto v = static_cast<uint64_t>(d);
+  if (static_cast<double>(v) != d) return nullptr;
+  uint64_t slot = v & (kSlotCount - 1);
+  uint64_t generation = v >> kSlotBits;
+  if (slot >= slots_.size()) return nullptr;
+  const Slot& s = slots_[slot];
+  if (s.generation != generation || s.conn == nullptr || !s.conn->held()) return nullptr;
+  return s.conn;
 }
 
 void TcpServer::Ask(TcpConnection* conn, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
@@ -406,8 +468,87 @@ void TcpServer::ReportStoreWork(Engine& engine) {
 }
 
 void TcpServer::Forget(TcpConnection* conn) {
-  connections_.remove(conn);
+  auto slot = static_cast<uint32_t>(static_cast<uint64_t>(conn->id()) & (kSlotCount - 1));
+  if (slot < slots_.size() && slots_[slot].conn == conn) {
+    Slot& s = slots_[slot];
+    s.conn = nullptr;
+    live_--;
+    // The next connection in this slot gets a new id; a slot out of generations is never used again.
+    if (s.generation < kMaxGeneration) {
+      s.generation++;
+      free_slots_.push_back(slot);
+    }
+  }
   MaybeDone();
+}
+
+// writev(id, buffers[]) -> true, or false when over the high-water mark (the drain callback follows)
+Napi::Value TcpServer::ConnWritev(const Napi::CallbackInfo& info) {
+  if (!info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "writev expects an array of Buffers");
+  TcpConnection* conn = Held(info[0]);
+  bool ok = conn == nullptr || conn->Write(info.Env(), info[1].As<Napi::Array>());
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+Napi::Value TcpServer::ConnEnd(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) conn->End();
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpServer::ConnReadStart(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) conn->ReadStart();
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpServer::ConnReadStop(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) conn->ReadStop();
+  return info.Env().Undefined();
+}
+
+// destroy(id) -> [ending, clean, code, reason, facts | undefined], or undefined when the connection had
+// already told JS of its close (or the id is not one JS holds). The facts come when JS never asked.
+Napi::Value TcpServer::ConnDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TcpConnection* conn = Held(info[0]);
+  if (conn == nullptr) return env.Undefined();
+  Napi::Value facts = conn->facts_taken() ? env.Undefined() : conn->Facts(env);
+  Napi::Array out = OutcomeToJs(env, conn->Destroy());
+  out.Set(4u, facts);
+  return out;
+}
+
+Napi::Value TcpServer::ConnSetShutdown(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) conn->SetShutdownFlags(info[1].ToNumber().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpServer::ConnGetShutdown(const Napi::CallbackInfo& info) {
+  TcpConnection* conn = Held(info[0]);
+  return Napi::Number::New(info.Env(), conn != nullptr ? conn->shutdown_flags() : 0);
+}
+
+Napi::Value TcpServer::ConnSetNoDelay(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) conn->SetNoDelay(info[1].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpServer::ConnSetKeepAlive(const Napi::CallbackInfo& info) {
+  if (TcpConnection* conn = Held(info[0])) {
+    conn->SetKeepAlive(info[1].ToBoolean().Value(), info[2].ToNumber().Uint32Value());
+  }
+  return info.Env().Undefined();
+}
+
+// facts(id) -> the packed addresses and session facts (TcpConnection::Facts), or undefined.
+Napi::Value TcpServer::ConnFacts(const Napi::CallbackInfo& info) {
+  TcpConnection* conn = Held(info[0]);
+  return conn != nullptr ? conn->Facts(info.Env()) : info.Env().Undefined();
+}
+
+// live(id, what, ...): LiveFact of the connection (as after its close for an id JS no longer holds).
+Napi::Value TcpServer::ConnLive(const Napi::CallbackInfo& info) {
+  TcpConnection* conn = Held(info[0]);
+  return LiveFact(info, conn != nullptr ? &conn->engine() : nullptr, 1);
 }
 
 bool TcpServer::exiting() {
@@ -427,10 +568,10 @@ bool TcpServer::CanCallJs() {
          napi_strict_equals(env, undefined, undefined, &same) == napi_ok && same;
 }
 
-bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result) {
+bool TcpServer::Call(napi_value recv, napi_value fn, size_t argc, const napi_value* argv, napi_value* result) {
   napi_env env = Env();
   napi_value r = nullptr;
-  if (napi_make_callback(env, nullptr, recv, fn, args.size(), args.begin(), &r) == napi_ok) {
+  if (napi_make_callback(env, nullptr, recv, fn, argc, argv, &r) == napi_ok) {
     if (result != nullptr) *result = r;
     return true;
   }
@@ -451,7 +592,7 @@ bool TcpServer::Call(napi_value recv, napi_value fn, std::initializer_list<napi_
 
 void TcpServer::MaybeDone() {
   // Done once libuv let go of every handle that reaches this object: the environment may free it next.
-  if (state_ != State::kDraining || listener_ != nullptr || closing_listeners_ > 0 || !connections_.empty()) return;
+  if (state_ != State::kDraining || listener_ != nullptr || closing_listeners_ > 0 || live_ != 0) return;
   state_ = State::kIdle;
   if (cleanup_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_);

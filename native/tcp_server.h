@@ -7,12 +7,13 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "engine.h"
+#include "sockaddr.h"
 
 namespace osc {
 
@@ -29,8 +30,7 @@ struct ServerLimits {
 // The JS functions native calls, given once at construction (as udx-native does), so that a missing or
 // renamed one fails there and then, not silently at the first connection.
 struct ServerCallbacks {
-  // (handle, remoteAddress, remotePort, localAddress, localPort, firstPlaintext | undefined,
-  //  keylogLines | undefined) -> receiver
+  // (id, firstPlaintext | undefined, keylogLines | undefined) -> true when JS took the connection
   Napi::FunctionReference connection;
   Napi::FunctionReference client_error;  // (code, reason, remoteAddress, remotePort)
   Napi::FunctionReference close;         // (): stopped listening and every connection is gone
@@ -38,12 +38,12 @@ struct ServerCallbacks {
   Napi::FunctionReference store_work;    // (writes, deletes): sessions for the store (lib/binding.ts NativeStoreWork)
   Napi::FunctionReference servername;    // (token, servername): SNICallback; answer with resolveServername
   Napi::FunctionReference ocsp;          // (token, certificate, issuer | null): OCSPRequest; answer with resolveOcsp
-  // Per connection, with the receiver returned by `connection` as `this`:
-  Napi::FunctionReference read;    // (plaintext) -> false to pause reading
-  Napi::FunctionReference end;     // (): close_notify received
-  Napi::FunctionReference drain;   // (): queued ciphertext fell below the high-water mark
-  Napi::FunctionReference closed;  // (outcome): the socket is closed
-  Napi::FunctionReference keylog;  // (lines): key log lines after the handshake (those before go with `connection`)
+  // Per connection, each with the connection's id first (no JS object per connection):
+  Napi::FunctionReference read;    // (id, plaintext) -> false to pause reading
+  Napi::FunctionReference end;     // (id): close_notify received
+  Napi::FunctionReference drain;   // (id): queued ciphertext fell below the high-water mark
+  Napi::FunctionReference closed;  // (id, outcome, facts | undefined): the socket is closed; the id is void now
+  Napi::FunctionReference keylog;  // (id, lines): key log lines after the handshake (those before go with `connection`)
 };
 
 // The server's counters, laid out as the Float64Array that JS reads them from without a call
@@ -70,7 +70,10 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   bool exiting();
   // Calls fn on recv through napi_make_callback. False when it did not complete: a JS exception
   // (reported as uncaught) or an environment that stopped running JS (then exiting() turns true).
-  bool Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result = nullptr);
+  bool Call(napi_value recv, napi_value fn, std::initializer_list<napi_value> args, napi_value* result = nullptr) {
+    return Call(recv, fn, args.size(), args.begin(), result);
+  }
+  bool Call(napi_value recv, napi_value fn, size_t argc, const napi_value* argv, napi_value* result);
   // Runs the JS-touching part of a libuv callback. There is no JS frame to catch a C++ exception
   // there: a failure becomes an uncaught JS exception, or is dropped once the environment is going
   // away (a terminating worker fails any N-API call at any moment), instead of terminating the process.
@@ -93,8 +96,11 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   bool keylog() const { return keylog_; }  // new connections collect key log lines
   uv_buf_t read_buffer() { return uv_buf_init(read_buf_.get(), kReadBufferSize); }
   // A handshake failed or timed out (the client_error callback; no JS while exiting).
-  void ReportClientError(const Outcome& outcome, const std::string& address, int port);
-  void Forget(TcpConnection* conn);  // a connection finished closing
+  void ReportClientError(const Outcome& outcome, const RawAddress& peer);
+  void Forget(TcpConnection* conn);  // a connection finished closing: its id is void from now on
+  // The local address of an accepted connection when known without a system call (a listener bound to
+  // one address): false when the connection must ask the kernel.
+  bool LocalAddress(RawAddress* out) const;
   // The store: a handshake waits for the answer to a lookup; sessions to write or delete.
   void AskStore(TcpConnection* conn, const std::string& id);
   void AskServername(TcpConnection* conn, const std::string& servername);
@@ -123,6 +129,22 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   Napi::Value SetAsk(const Napi::CallbackInfo& info);
   Napi::Value ResolveServername(const Napi::CallbackInfo& info);
   Napi::Value ResolveOcsp(const Napi::CallbackInfo& info);
+  // The per-connection calls, by id (info[0]); an unknown or stale id does nothing.
+  Napi::Value ConnWritev(const Napi::CallbackInfo& info);
+  Napi::Value ConnEnd(const Napi::CallbackInfo& info);
+  Napi::Value ConnReadStart(const Napi::CallbackInfo& info);
+  Napi::Value ConnReadStop(const Napi::CallbackInfo& info);
+  Napi::Value ConnDestroy(const Napi::CallbackInfo& info);
+  Napi::Value ConnSetShutdown(const Napi::CallbackInfo& info);
+  Napi::Value ConnGetShutdown(const Napi::CallbackInfo& info);
+  Napi::Value ConnSetNoDelay(const Napi::CallbackInfo& info);
+  Napi::Value ConnSetKeepAlive(const Napi::CallbackInfo& info);
+  Napi::Value ConnFacts(const Napi::CallbackInfo& info);
+  Napi::Value ConnLive(const Napi::CallbackInfo& info);
+  // The connection JS holds under `id`, or null (not a live id: never seen, closed, destroyed, stale).
+  TcpConnection* Held(const Napi::Value& id) const;
+  // Enters a new connection in the table (it gets its id); false when the table is full.
+  bool Register(TcpConnection* conn);
   // Registers a suspended handshake under a new token and calls `fn` with (token, args...).
   void Ask(TcpConnection* conn, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
   TcpConnection* TakeAsker(const Napi::Value& token);
@@ -146,7 +168,20 @@ class TcpServer : public Napi::ObjectWrap<TcpServer> {
   ServerCounters* counters_ = nullptr;  // in counters_ref_'s memory
   Napi::Reference<Napi::Float64Array> counters_ref_;
   ServerCallbacks callbacks_;
-  std::list<TcpConnection*> connections_;
+  // The connections, by slot: an id is slot + generation × 2^24, so a stale id never reaches the
+  // slot's next connection. A slot whose generation ran out is retired.
+  static constexpr uint32_t kSlotBits = 24;
+  static constexpr uint64_t kSlotCount = uint64_t{1} << kSlotBits;
+  static constexpr uint32_t kMaxGeneration = (1u << 29) - 1;  // ids stay below 2^53
+  struct Slot {
+    TcpConnection* conn = nullptr;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_ = 0;     // occupied slots
+  RawAddress local_{};  // the listener's address when bound to one (local_specific_)
+  bool local_specific_ = false;
   std::unordered_map<double, TcpConnection*> lookups_;  // by token, while a handshake waits for JS (store, SNI, OCSP)
   double next_lookup_ = 1;
   std::unique_ptr<char[]> read_buf_;  // one per server: every read is consumed before the next

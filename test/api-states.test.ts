@@ -2,10 +2,14 @@
 // before and after `secure`, after `end`, after `destroy`. None may abort, segfault or hang. (Issue:
 // server.close() twice while listening aborted in uv_close.)
 import { Duplex } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import binding from '../lib/binding';
 import { SecureContext, ShutdownFlags, TLSConnection, createServer, wrap } from '../lib';
-import { CERT, HOST, connectTls, echo, run, until, useServerFixture, within } from './server-helpers';
+import { CERT, HOST, connectTls, echo, echoes, run, until, useServerFixture, within } from './server-helpers';
+
+setFlagsFromString('--expose-gc'); // the last test checks that the server lets go of its connections
 
 const fx = useServerFixture();
 
@@ -238,5 +242,123 @@ describe('Server ref(), unref(), getConnections()', () => {
     expect(await count()).toBe(1);
     c.destroy();
     expect(() => s.server.getConnections(undefined as never)).toThrow(TypeError);
+  });
+});
+
+// A connection of the native server is an id in the server's table (no JS handle of its own): what JS
+// never asked for while the connection was open comes with its close, stale ids do nothing, and the
+// server keeps nothing of a connection once it is gone.
+describe('native server connections by id', () => {
+  type Transport = { id: number };
+  type NativeConnections = {
+    writev(id: unknown, chunks: Buffer[]): boolean;
+    end(id: unknown): void;
+    readStart(id: unknown): void;
+    readStop(id: unknown): void;
+    destroy(id: unknown): unknown;
+    setShutdown(id: unknown, flags: number): void;
+    getShutdown(id: unknown): number;
+    setNoDelay(id: unknown, on: boolean): void;
+    setKeepAlive(id: unknown, on: boolean, delay: number): void;
+    facts(id: unknown): unknown;
+    live(id: unknown, what: string): unknown;
+  };
+  const idOf = (conn: TLSConnection): number => (conn as unknown as { transport: Transport }).transport.id;
+  const nativeOf = (server: ReturnType<typeof createServer>): NativeConnections =>
+    (server as unknown as { native: NativeConnections }).native;
+
+  async function accepted(port: number, seen: TLSConnection[], n: number) {
+    const c = await connectTls({ port, maxVersion: 'TLSv1.2' });
+    c.on('error', () => undefined);
+    await until(() => seen.length === n, 5000, 'the connection');
+    return { c, conn: seen[n - 1] };
+  }
+
+  for (const how of ['the peer closes', 'destroy()'] as const) {
+    test(`addresses and session facts never asked for while open still answer after the close (${how})`, async () => {
+      const seen: TLSConnection[] = [];
+      const s = await fx.start({}, (conn) => {
+        seen.push(conn);
+        conn.resume(); // reads the peer's close_notify: the connection ends with it
+      });
+      const { c, conn } = await accepted(s.port, seen, 1);
+      const closed = within(new Promise((r) => conn.once('close', r)), 5000, 'close');
+      if (how === 'destroy()') conn.destroy();
+      else c.end();
+      await closed;
+      expect(conn.remoteAddress).toBe(HOST);
+      expect(conn.remotePort).toBe(c.localPort);
+      expect(conn.localAddress).toBe(HOST);
+      expect(conn.localPort).toBe(s.port);
+      expect(conn.remoteFamily).toBe('IPv4');
+      expect(conn.session).toMatchObject({ protocol: 'TLSv1.2', reused: false, alpn: null, servername: null });
+      expect(conn.session?.id).toMatch(/^[0-9a-f]{64}$/);
+      expect(conn.getCipher()).toEqual({
+        name: c.getCipher().name,
+        standardName: c.getCipher().standardName,
+        version: 'TLSv1.2',
+      });
+      c.destroy();
+    });
+  }
+
+  test('an id of a closed connection never reaches the connection that took its slot; odd ids do nothing', async () => {
+    const seen: TLSConnection[] = [];
+    const s = await fx.start({}, (conn) => {
+      seen.push(conn);
+      echo(conn);
+    });
+    const native = nativeOf(s.server);
+    const first = await accepted(s.port, seen, 1);
+    const stale = idOf(first.conn);
+    first.conn.destroy();
+    first.c.destroy();
+    await until(() => s.server.stats().connections === 0, 5000, 'the first connection to close');
+    const second = await accepted(s.port, seen, 2);
+    const id = idOf(second.conn);
+    expect(id).not.toBe(stale);
+    expect(id % 2 ** 24).toBe(stale % 2 ** 24); // the same slot, a new generation
+    for (const bad of [stale, -1, 0.5, 2 ** 60, Number.NaN, 'x', undefined, null, {}]) {
+      expect(native.writev(bad, [Buffer.from('not for you')])).toBe(true);
+      expect(native.destroy(bad)).toBeUndefined();
+      expect(native.facts(bad)).toBeUndefined();
+      expect(native.getShutdown(bad)).toBe(0);
+      expect(native.live(bad, 'session')).toBeUndefined();
+      native.end(bad);
+      native.readStop(bad);
+      native.readStart(bad);
+      native.setShutdown(bad, 3);
+      native.setNoDelay(bad, true);
+      native.setKeepAlive(bad, true, 1);
+    }
+    // The second connection saw none of it: it is open, reads, and echoes.
+    await echoes(second.c, 'still mine');
+    expect(native.live(id, 'session')).toBeInstanceOf(Buffer);
+    second.c.destroy();
+    await until(() => s.server.stats().connections === 0, 5000, 'connections to close');
+  });
+
+  test('the server keeps no JS object of a connection once it closed or was destroyed', async () => {
+    const gc = runInNewContext('gc') as () => void;
+    const refs: Array<WeakRef<TLSConnection>> = [];
+    const s = await fx.start({}, (conn) => {
+      refs.push(new WeakRef(conn));
+      echo(conn);
+      // One in two is destroyed from JS, the others are closed by the peer.
+      if (refs.length % 2 === 0) conn.once('data', () => conn.destroy());
+    });
+    for (let i = 0; i < 6; i++) {
+      const c = await connectTls({ port: s.port });
+      c.on('error', () => undefined);
+      c.write('x');
+      await within(new Promise((r) => c.once('close', r).once('data', () => c.end())), 5000, 'close');
+    }
+    await until(() => s.server.stats().connections === 0, 5000, 'connections to close');
+    s.connections.length = 0; // the fixture's own list
+    for (let i = 0; i < 5 && refs.some((r) => r.deref() !== undefined); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref() !== undefined)).toEqual([]);
   });
 });
