@@ -53,12 +53,16 @@ function component(dso, sym) {
     if (/^__mem(?:move|cpy|set)/.test(sym)) return 'libc: memcpy/memset';
     return 'libc: other';
   }
-  if (dso.startsWith('[JIT]') || sym.startsWith('JS:') || sym.startsWith('Builtins_') || sym.startsWith('v8::') ||
-      sym.startsWith('Stub:') || sym.startsWith('BytecodeHandler:')) return 'V8 (JIT code, builtins, runtime, GC, compiler)';
+  if (dso.startsWith('[JIT]') || sym.startsWith('JS:') || sym.startsWith('Stub:') || sym.startsWith('BytecodeHandler:')) {
+    return 'V8: JavaScript (JIT-compiled code)';
+  }
+  if (sym.startsWith('Builtins_')) return 'V8: builtins';
   if (dso === 'node' || dso.endsWith('/node')) {
     if (sym.startsWith('node::') || sym.startsWith('napi_') || sym.startsWith('v8impl::') || sym.startsWith('node_napi')) return 'node + N-API';
     if (sym.startsWith('uv_') || sym.startsWith('uv__')) return 'libuv';
-    if (sym.includes('::')) return 'V8 (JIT code, builtins, runtime, GC, compiler)';
+    if (/v8::internal::(?:compiler|maglev|baseline)::|Compil/.test(sym)) return 'V8: optimizing compiler (warm-up)';
+    if (/Heap|Scaveng|Mark|Sweep|Evacuat|GCTracer|heap::|ConcurrentMarking/.test(sym)) return 'V8: garbage collector';
+    if (sym.includes('::')) return 'V8: runtime and API (objects, inline caches, calls in and out)';
     return 'OpenSSL';
   }
   if (dso.endsWith('.node')) return 'the server\'s own code';
