@@ -1,6 +1,6 @@
 'use strict';
 // Puts the machine in shape for the bench: tools (apt-get, only when missing:
-// openssl, libssl-dev, gcc, valgrind, redis-server for the store section),
+// openssl, libssl-dev, gcc, valgrind, redis-server for the store section, linux-perf for perf.js),
 // the C programs in bench/bin/, and the certificates in bench/out/.
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -18,13 +18,14 @@ function have(cmd) {
   try { sh('sh', ['-c', `command -v ${cmd}`]); return true; } catch { return false; }
 }
 
-function ensureTools({ needValgrind, needRedis }, log) {
+function ensureTools({ needValgrind, needRedis, needPerf }, log) {
   const missing = [];
   if (!fs.existsSync('/usr/include/openssl/ssl.h')) missing.push('libssl-dev');
   if (!have('openssl')) missing.push('openssl');
   if (!have('cc')) missing.push('gcc');
   if (needValgrind && !have('valgrind')) missing.push('valgrind');
   if (needRedis && !have('redis-server')) missing.push('redis-server'); // the store section's local Redis
+  if (needPerf && !have('perf')) missing.push('linux-perf'); // bench/perf.js
   if (!missing.length) return;
   log(`installing ${missing.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
