@@ -77,7 +77,7 @@ function profile(file) {
   const parts = {};
   const syms = {};
   for (const line of out.split('\n')) {
-    const m = /^\s+[\d.]+%\s+(\d+)\s+(\S+)\s+\[.\]\s+(.*?)\s*$/.exec(line);
+    const m = /^\s+[\d.]+%\s+(\d+)\s+(.+?)\s+\[[.k]\]\s+(.*?)\s*$/.exec(line); // a DSO may have spaces: "[JIT] tid 123"
     if (!m) continue;
     const [, n, dso, sym] = m;
     const c = component(dso, sym);
