@@ -470,8 +470,9 @@ Napi::Value TcpConnection::Facts(Napi::Env env) {
   }
   size_t code_len = std::strlen(code), text_len = std::strlen(text);
   size_t id_len = std::min(s.id.size(), static_cast<size_t>(SSL_MAX_SSL_SESSION_ID_LENGTH));
-  // Two addresses (≤ 45 characters each) and five numbers (≤ 20 digits each), fourteen NULs.
-  size_t size = 2 * kAddressTextMax + 5 * 20 + 14 + s.protocol.size() + s.cipher.size() +
+  // Two addresses (≤ 45 characters each), six numbers (two ports, two flags, two lengths; ≤ 20 digits
+  // each) and fourteen NULs.
+  size_t size = 2 * kAddressTextMax + 6 * 20 + 14 + s.protocol.size() + s.cipher.size() +
                 s.cipher_standard_name.size() + code_len + text_len + 2 * id_len + s.alpn.size() + s.servername.size() +
                 s.peer_certificate.size();
   // Usually on the stack; a client certificate makes it bigger.
