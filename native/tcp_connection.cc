@@ -116,6 +116,27 @@ void TcpConnection::Admit(bool from_listener) {
   uv_tcp_nodelay(&tcp_, 1);  // handshake flights are single writes; Nagle would only delay them
   if (l.handshake_timeout_ms > 0) uv_timer_start(&timer_, OnTimer, l.handshake_timeout_ms, 0);
   ReadStart();
+  // Not for adopt(): that is a call from JavaScript, and a first read can call back into it (an SNI or
+  // store lookup, a client error) before adopt() returns.
+  if (from_listener) ReadNow();
+}
+
+// By the time a connection is accepted its ClientHello has usually arrived: read it now, as a server
+// that calls SSL_accept right after accept() does, instead of one event-loop round later (an epoll
+// wake-up and a pass through node's loop phases per connection). What libuv would have reported, the
+// same callback gets; nothing there yet is the usual wait.
+void TcpConnection::ReadNow() {
+#ifndef _WIN32
+  uv_os_fd_t fd = -1;
+  if (!reading_ || Gone() || uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return;
+  uv_buf_t buf = server_->read_buffer();
+  ssize_t n = 0;
+  do {
+    n = ::read(fd, buf.base, buf.len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  OnRead(reinterpret_cast<uv_stream_t*>(&tcp_), n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &buf);
+#endif
 }
 
 void TcpConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {

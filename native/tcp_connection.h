@@ -80,6 +80,7 @@ class TcpConnection {
   void Enter(State next);
   void InitHandles(uv_loop_t* loop);
   void Admit(bool from_listener);  // from_listener: accepted from the server's own listener
+  void ReadNow();                  // the first read, at once: the ClientHello has usually arrived by the accept
   bool Handshaking() const { return state_ == State::kHandshaking; }
   bool Gone() const { return state_ == State::kClosing; }
   void Handle(unsigned events);
