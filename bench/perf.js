@@ -13,6 +13,8 @@
 //   --only addon,c       contestants (addon, node, c)
 //   --cert p256|rsa      (p256)
 //   --top N              also list the N costliest symbols of each server
+//   --call-graph MODE    record call chains too (perf's --call-graph, e.g. dwarf,16384), for `perf report
+//                        -i bench/out/perf-<server>.data --children` afterwards
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
 const setup = require('./lib/setup');
@@ -30,6 +32,7 @@ const opt = {
   only: value('--only', 'addon,c').split(','),
   cert: value('--cert', 'p256'),
   top: Number(value('--top', 0)),
+  callGraph: value('--call-graph', ''),
 };
 const HZ = 4000;
 
@@ -99,7 +102,7 @@ async function measure(id, certs) {
     const r = await loadgen(server, { tls: opt.tls, mode: opt.mode, conns: 1e6, seconds: opt.seconds,
       concurrency: opt.concurrency, request: opt.mode === 'rr' ? 100 : undefined,
       onPrimed() {
-        rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-o', file, '-p', String(server.pid)],
+        rec = spawn('perf', ['record', ...(opt.callGraph ? ['--call-graph', opt.callGraph] : []), '-q', '-e', 'cpu-clock', '-F', String(HZ), '-o', file, '-p', String(server.pid)],
           { stdio: 'ignore' });
         execFileSync('sleep', ['0.2']); // perf attaches before the timed connections start
       } });
